@@ -1,0 +1,27 @@
+"""Every notebook is a test: run each one with papermill on its quick parameters."""
+import json, os
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted([ROOT/"index.ipynb", *(p for p in (ROOT/"nbs").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)])
+NOTEBOOK_TIMEOUT = int(os.environ.get("FASTDISTILL_NOTEBOOK_TIMEOUT", "420"))  # seconds per notebook
+
+def _parameters_cell(nb_path):
+    cells = json.loads(nb_path.read_text())["cells"]
+    return next((c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+
+@pytest.mark.parametrize("nb", [p for p in NOTEBOOKS if p.name != "index.ipynb"], ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_has_quick_parameters(nb):
+    cell = _parameters_cell(nb)
+    assert cell is not None, f"{nb.relative_to(ROOT)} has no cell tagged 'parameters'"
+    assert 'profile = "quick"' in "".join(cell["source"]), f"{nb.relative_to(ROOT)}: parameters must default to the quick profile"
+
+@pytest.mark.notebook
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT)
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_runs_quick(nb, tmp_path):
+    import papermill as pm
+    params = {"profile": "quick"} if _parameters_cell(nb) is not None else {}
+    pm.execute_notebook(str(nb), str(tmp_path/nb.name), parameters=params, kernel_name="python3",
+                        cwd=str(nb.parent), execution_timeout=NOTEBOOK_TIMEOUT, progress_bar=False)
