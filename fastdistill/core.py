@@ -20,7 +20,7 @@ __all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPL
 # %% ../nbs/00_core.ipynb #2fbc4bf3
 SETTINGS_SECTION = "fastdistill"
 SETTINGS_CHOICES = {"device": ("auto", "cpu", "cuda"), "profile": ("quick", "full")}
-SETTINGS_KEYS = ("artifacts_dir", "model_cache_dir", "seed", "device", "profile")
+SETTINGS_KEYS = ("artifacts_dir", "model_cache_dir", "data_dir", "seed", "device", "profile")
 
 class SettingsError(ValueError):
     "A settings key or value that FastDistill does not accept."
@@ -36,6 +36,7 @@ class Settings:
     "The suite's run defaults after merging settings.ini, environment and arguments."
     artifacts_dir: Path  # root of the artifact store (runs/<run_id>/<stage>/)
     model_cache_dir: Path  # where trained zoo models are cached
+    data_dir: Path  # where bundled tasks write their generated files (databases, JSONL)
     seed: int = 0  # default random seed
     device: str = "auto"  # auto|cpu|cuda
     profile: str = "quick"  # quick|full
@@ -96,7 +97,8 @@ def load_settings(path: str | Path | None = None,  # a settings.ini, or a folder
     cache = user_cache_dir()
     art = vals.get("artifacts_dir") or cache/"artifacts"
     models = vals.get("model_cache_dir") or cache/"models"
-    return Settings(artifacts_dir=Path(art), model_cache_dir=Path(models), seed=vals.get("seed", 0),
+    data = vals.get("data_dir") or cache/"data"
+    return Settings(artifacts_dir=Path(art), model_cache_dir=Path(models), data_dir=Path(data), seed=vals.get("seed", 0),
                     device=vals.get("device", "auto"), profile=vals.get("profile", "quick"), sources=srcs)
 
 # %% ../nbs/00_core.ipynb #37f77d9b
