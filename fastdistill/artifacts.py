@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 import pyarrow as pa
 import datasets
-from .core import (RunManifest, atomic_write_bytes, atomic_write_text, canonical_json, config_hash,
+from .core import (RunManifest, atomic_write_bytes, atomic_write_text, canonical_json, config_hash, file_sha256,
                               content_hash, load_settings, package_version, row_hash, utc_now, validate_name, new_run_id)
 
 # %% auto #0
@@ -21,13 +21,6 @@ __all__ = ['ArtifactError', 'StageWriter', 'VerifyResult', 'ArtifactStore', 'rea
 # %% ../nbs/01_artifacts.ipynb #823d877c
 class ArtifactError(ValueError):
     "A problem with stored artifacts or with data offered to the store."
-
-def _file_sha256(path: Path) -> str:
-    "SHA-256 of a file's bytes, streamed."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
-    return h.hexdigest()
 
 def _arrow_bytes(table: pa.Table) -> bytes:
     "Serialise a table in the Arrow IPC stream format that `datasets.Dataset.from_file` reads."
@@ -110,7 +103,7 @@ class StageWriter:
         shards, schemas, all_hashes = [], [], []
         for p in sorted(self.dir.glob("shards/shard-*.arrow")):
             hs = [l.split("\t")[1] for l in p.with_suffix(".hashes").read_text().splitlines()]
-            shards.append(dict(name=p.name, rows=len(hs), file_sha256=_file_sha256(p), content_hash=content_hash(hs)))
+            shards.append(dict(name=p.name, rows=len(hs), file_sha256=file_sha256(p), content_hash=content_hash(hs)))
             with pa.memory_map(str(p)) as src: schemas.append(pa.ipc.open_stream(src).schema)
             all_hashes += hs
         for p in sorted(self.dir.glob("shards/shard-*.hashes")): p.unlink()
@@ -251,7 +244,7 @@ def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
     for s in m.shards:
         p = d/"shards"/s["name"]
         if not p.exists(): res.problems.append(f"shard {s['name']} is missing"); continue
-        if (fh := _file_sha256(p)) != s["file_sha256"]:
+        if (fh := file_sha256(p)) != s["file_sha256"]:
             res.problems.append(f"shard {s['name']}: file sha256 {fh[:12]}… differs from manifest {s['file_sha256'][:12]}…")
         try:
             table = _read_arrow(p)

@@ -14,8 +14,8 @@ from typing import Any, Iterable, Mapping
 # %% auto #0
 __all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'SettingsError', 'user_cache_dir',
            'Settings', 'find_settings_file', 'load_settings', 'canonical_json', 'sha256_hex', 'sample_id', 'split_of',
-           'validate_name', 'new_run_id', 'atomic_write_bytes', 'atomic_write_text', 'row_hash', 'content_hash',
-           'package_version', 'utc_now', 'config_hash', 'RunManifest']
+           'validate_name', 'new_run_id', 'atomic_write_bytes', 'atomic_write_text', 'file_sha256', 'row_hash',
+           'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest']
 
 # %% ../nbs/00_core.ipynb #2fbc4bf3
 SETTINGS_SECTION = "fastdistill"
@@ -190,6 +190,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     "Atomically write UTF-8 text to `path`."
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+def file_sha256(path: str | Path) -> str:
+    "SHA-256 of a file's bytes, streamed."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
+    return h.hexdigest()
 
 # %% ../nbs/00_core.ipynb #6cf7e66e
 def row_hash(row: Mapping) -> str:
