@@ -26,7 +26,7 @@ def register_task(cls):
     TASKS[cls.name] = cls
     return cls
 
-def get_task(name: str, seed: int = 0, **kwargs) -> Task:
+def get_task(name: str, seed: int = 0, **kwargs):
     "A bundled task by name; an unknown name lists the valid ones."
     if name not in TASKS: raise KeyError(f"unknown task {name!r}; choose one of: {', '.join(sorted(TASKS))}")
     return TASKS[name](seed=seed, **kwargs)
