@@ -254,7 +254,7 @@ class LossTerm:
     name: str  # shown in logs, e.g. "kd" or "hint@2"
     fn: Callable  # signals -> loss
     weight: float = 1.0
-    needs: tuple = ("logits",)  # signal names the Distiller must provide
+    needs: tuple = ("student.logits",)  # signal names the Distiller must provide
     def __call__(self, signals: dict) -> Tensor:
         missing = [k for k in self.needs if k not in signals]
         if missing: raise DistillInputError(f"loss term {self.name!r} needs signal(s) {missing} that were not computed")
