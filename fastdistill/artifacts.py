@@ -6,7 +6,7 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/artifacts.html.md"""
 
 # %% ../nbs/01_artifacts.ipynb #0fbd793c
 from __future__ import annotations
-import hashlib, json, os, shutil, uuid
+import json, os, shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence

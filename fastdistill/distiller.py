@@ -6,10 +6,10 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/distiller.html.md"""
 
 # %% ../nbs/12_distiller.ipynb #25a84369
 from __future__ import annotations
-import json, math, os, random, shutil, time, uuid
+import json, math, os, random, shutil, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Sequence
 import torch
 from torch import nn, Tensor
 from tqdm.auto import tqdm
@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from accelerate import Accelerator
 from .core import atomic_write_text
 from .losses import DistillInputError, LossTerm, combine
-from .taps import Tap, block_list, parse_signal
+from .taps import Tap, parse_signal
 
 # %% auto #0
 __all__ = ['model_inputs', 'plan_signals', 'run_signals', 'PreflightReport', 'preflight', 'History', 'StopTraining', 'Callback',

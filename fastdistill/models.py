@@ -9,16 +9,14 @@ from __future__ import annotations
 import json, math, os, random, shutil, time, uuid, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Sequence
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 from safetensors.torch import load_file, save_file
-from transformers import (BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM,
-                          PreTrainedTokenizerFast, AutoModelForCausalLM, AutoModelForSequenceClassification)
-from transformers.utils import logging as hf_logging
+from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from .core import atomic_write_text, canonical_json, file_sha256, load_settings, package_version, sha256_hex
-from .tasks import get_task, TASKS
+from .tasks import get_task
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'TOKENIZER_VOCAB', 'MODEL_SIZES', 'TASK_FAMILY', 'TRAIN_CONFIGS', 'MAX_NEW_TOKENS',

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextvars, re
 from typing import Sequence
 import torch
-from torch import nn, Tensor
+from torch import nn
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from .losses import DistillInputError

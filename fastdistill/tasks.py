@@ -10,8 +10,8 @@ import functools, hashlib, json, math, random, re, sqlite3, sys, sysconfig, time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-from .core import atomic_write_bytes, atomic_write_text, canonical_json, load_settings, sample_id, split_of
+from typing import Any, Mapping, Sequence
+from .core import atomic_write_text, canonical_json, load_settings, sample_id, split_of
 
 # %% auto #0
 __all__ = ['TASKS', 'SQL_SCHEMAS', 'TOPICS', 'register_task', 'get_task', 'Task', 'build_database', 'schema_text', 'ExecResult',
