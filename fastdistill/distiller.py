@@ -14,14 +14,15 @@ import torch
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 from safetensors.torch import load_file, save_file
-from accelerate import Accelerator
+from accelerate import Accelerator, DistributedDataParallelKwargs
 from .core import atomic_write_text
-from .losses import DistillInputError, LossTerm, combine
+from .losses import DistillInputError, LossTerm
 from .taps import Tap, parse_signal
 
 # %% auto #0
-__all__ = ['model_inputs', 'plan_signals', 'run_signals', 'PreflightReport', 'preflight', 'History', 'StopTraining', 'Callback',
-           'WeightSchedule', 'StopAfter', 'StageSchedule', 'latest_checkpoint', 'Distiller']
+__all__ = ['SEQUENCE_COLUMNS', 'FEATURE_COLUMNS', 'model_inputs', 'plan_signals', 'run_signals', 'PreflightReport', 'preflight',
+           'History', 'StopTraining', 'Callback', 'WeightSchedule', 'StopAfter', 'ParamSchedule', 'TemperatureSchedule',
+           'StageSchedule', 'latest_checkpoint', 'Distiller', 'OfflineTeacherData']
 
 # %% ../nbs/12_distiller.ipynb #1b71ea20
 def model_inputs(batch: dict) -> tuple:
@@ -168,6 +169,17 @@ class StopAfter(Callback):
     def on_step_end(self, d, step, logs):
         if step + 1 >= self.n: raise StopTraining(f"stopped after {self.n} steps")
 
+class ParamSchedule(Callback):
+    "Set a keyword argument of a term (`LossTerm.params`) from a function of the step."
+    def __init__(self, term: str, param: str, fn: Callable[[int], float]): self.term, self.param, self.fn = term, param, fn
+    def on_step_start(self, d, step):
+        for t in d.terms:
+            if t.name == self.term: t.params[self.param] = self.fn(step)
+
+def TemperatureSchedule(term: str, start: float, end: float, steps: int) -> ParamSchedule:
+    "Anneal a term's `temperature` linearly from `start` to `end` over `steps` steps, then hold it."
+    return ParamSchedule(term, "temperature", lambda i: start + (end - start) * min(1.0, i / max(1, steps - 1)))
+
 class StageSchedule(Callback):
     "Switch the active loss terms at given steps: {0: stage-1 terms, 500: stage-2 terms}."
     def __init__(self, stages: dict): self.stages = dict(sorted(stages.items()))
@@ -214,13 +226,16 @@ class Distiller:
                  callbacks: Sequence[Callback] = (),
                  checkpoint_dir: str | Path | None = None, checkpoint_every: int = 0,
                  student_tokenizer=None, teacher_tokenizer=None,
-                 log_every: int = 10, progress: bool = True, seed: int = 0, cpu: bool | None = None):
+                 log_every: int = 10, progress: bool = True, seed: int = 0, cpu: bool | None = None,
+                 term_grad_norms: bool = True):  # at logged steps, also log each term's own gradient norm
         self.terms, self.callbacks, self.seed = list(terms), list(callbacks), seed
         self.lr, self.weight_decay, self.warmup, self.max_grad_norm = lr, weight_decay, warmup, max_grad_norm
         self.checkpoint_dir, self.checkpoint_every, self.log_every, self.progress = checkpoint_dir, checkpoint_every, log_every, progress
         self.student_tokenizer, self.teacher_tokenizer = student_tokenizer, teacher_tokenizer
-        self.acc = Accelerator(gradient_accumulation_steps=grad_accum, cpu=cpu if cpu is not None else not torch.cuda.is_available())
-        self.modules = nn.ModuleDict(modules or {})
+        self.term_grad_norms = term_grad_norms
+        self.acc = Accelerator(gradient_accumulation_steps=grad_accum, cpu=cpu if cpu is not None else not torch.cuda.is_available(),
+                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        self.modules = nn.ModuleDict(modules or {}).to(self.acc.device)  # not DDP-wrapped: their gradients are averaged by hand
         self.student, self.teacher = student, teacher
         if teacher is not None:
             teacher.eval().requires_grad_(False)
@@ -228,7 +243,7 @@ class Distiller:
         params = [p for m in (student, self.modules) for p in m.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]; rest = [p for p in params if p.ndim < 2]
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=lr)
-        self.student, self.modules, self.opt = self.acc.prepare(student, self.modules, opt)
+        self.student, self.opt = self.acc.prepare(student, opt)
         self.step, self.history, self.rng = 0, History(), random.Random(seed)
         self.preflight_report = None
 
@@ -240,7 +255,7 @@ class Distiller:
     def signals(self, batch: dict) -> dict:
         "Every signal the current terms need for `batch` (teacher under no_grad)."
         plan = plan_signals(self.terms)
-        sig = {f"batch.{k}": batch[k] for k in plan["batch"] if k in batch}
+        sig = {f"batch.{k}": batch[k] for k in plan["batch"] | {"sample_id"} if k in batch}
         sig.update(run_signals(self.student, batch, plan["student"] | {"logits"}, "student", self.terms))
         if plan["teacher"]:
             with torch.no_grad(): sig.update(run_signals(self.teacher, batch, plan["teacher"] | {"logits"}, "teacher", self.terms))
@@ -249,14 +264,39 @@ class Distiller:
 # %% ../nbs/12_distiller.ipynb #c9543c7d
 def _to(batch: dict, device) -> dict: return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
+def _shard(batch: dict, rank: int, world: int) -> dict:
+    "This process's contiguous share of a global batch (every process draws the same global batch)."
+    n = next(len(v) for v in batch.values() if torch.is_tensor(v) or isinstance(v, list))
+    if n % world: raise DistillInputError(f"a global batch of {n} rows does not split evenly over {world} processes")
+    lo, hi = rank * n // world, (rank + 1) * n // world
+    return {k: v[lo:hi] if (torch.is_tensor(v) or isinstance(v, list)) and len(v) == n else v for k, v in batch.items()}
+
 def _next_batch(self, batches) -> dict:
     "The next batch: `batches(rng)` for a batch function (resumable order), else the next item of an iterable."
-    if callable(batches): return _to(batches(self.rng), self.acc.device)
-    if getattr(self, "_iter", None) is None: self._iter = iter(batches)
-    try: b = next(self._iter)
-    except StopIteration:
-        self._iter = iter(batches); b = next(self._iter)
+    if callable(batches): b = batches(self.rng)
+    else:
+        if getattr(self, "_iter", None) is None: self._iter = iter(batches)
+        try: b = next(self._iter)
+        except StopIteration:
+            self._iter = iter(batches); b = next(self._iter)
+    if self.acc.num_processes > 1: b = _shard(b, self.acc.process_index, self.acc.num_processes)
     return _to(b, self.acc.device)
+
+def _term_grad_norms(parts: dict, params: list) -> dict:
+    "Each term's own gradient norm over the trainable parameters (graph kept for the real backward)."
+    out = {}
+    for n, v in parts.items():
+        if not v.requires_grad: continue
+        gs = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
+        out[f"gnorm_{n}"] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in gs if g is not None)))
+    return out
+
+def _sync_modules(self):
+    "Average the extra modules' gradients over processes (they are not DDP-wrapped)."
+    if self.acc.num_processes == 1: return
+    for p in self.modules.parameters():
+        if p.grad is None: p.grad = torch.zeros_like(p)
+        torch.distributed.all_reduce(p.grad); p.grad /= self.acc.num_processes
 
 def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumable), or an iterable of batch dicts
          steps: int,  # total optimizer steps (a resumed run continues to this number)
@@ -279,18 +319,27 @@ def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumabl
     for step in bar:
         for cb in self.callbacks: cb.on_step_start(self, step)
         for g in self.opt.param_groups: g["lr"] = self._lr_at(step, steps)
-        parts_sum, grad_norm = {}, None
-        for _ in range(k):
+        parts_sum, grad_norm, gnorms = {}, None, {}
+        log_now = step % self.log_every == 0 or step == steps - 1
+        for micro in range(k):
             batch = _next_batch(self, batches)
             with self.acc.accumulate(self.student):
-                total, parts = combine(self.terms, self.signals(batch))
-                if not torch.isfinite(total): raise FloatingPointError(f"step {step}: loss is {float(total)} (terms {parts})")
+                sig = self.signals(batch)
+                parts = {t.name: t(sig) for t in self.terms}
+                total = sum(parts.values())
+                if not torch.isfinite(total): raise FloatingPointError(f"step {step}: loss is {float(total)} (terms { {n: float(v) for n, v in parts.items()} })")
+                if log_now and micro == 0 and self.term_grad_norms and len(parts) > 1: gnorms = _term_grad_norms(parts, params)
                 self.acc.backward(total)
-                if self.acc.sync_gradients: grad_norm = float(self.acc.clip_grad_norm_(params, self.max_grad_norm))
+                if self.acc.sync_gradients:
+                    _sync_modules(self)
+                    grad_norm = float(self.acc.clip_grad_norm_(params, self.max_grad_norm))
                 self.opt.step(); self.opt.zero_grad()
-            for n, v in parts.items(): parts_sum[n] = parts_sum.get(n, 0.0) + v / k
-        logs = {"step": step, "loss": sum(parts_sum.values()), **parts_sum, "grad_norm": grad_norm, "lr": self.opt.param_groups[0]["lr"]}
-        if step % self.log_every == 0 or step == steps - 1:
+            for n, v in parts.items(): parts_sum[n] = parts_sum.get(n, 0.0) + float(v.detach()) / k
+        if self.acc.num_processes > 1 and log_now:  # the logged loss is the global batch's
+            red = self.acc.reduce(torch.tensor(list(parts_sum.values()), device=self.acc.device), "mean").tolist()
+            parts_sum = dict(zip(parts_sum, red))
+        logs = {"step": step, "loss": sum(parts_sum.values()), **parts_sum, **gnorms, "grad_norm": grad_norm, "lr": self.opt.param_groups[0]["lr"]}
+        if log_now:
             self.history.rows.append(logs); bar.set_postfix(loss=f"{logs['loss']:.4f}")
         if eval_fn is not None and ((eval_every and (step + 1) % eval_every == 0) or step == steps - 1):
             self.student.eval()
@@ -315,6 +364,9 @@ def _save_checkpoint(self) -> Path:
     "Write student, modules, optimizer and loop state for the current step (atomically)."
     from safetensors.torch import save_model
     final = Path(self.checkpoint_dir)/f"step-{self.step:06d}"
+    self.acc.wait_for_everyone()
+    if not self.acc.is_main_process:  # one writer; the others wait until the folder is in place
+        self.acc.wait_for_everyone(); return final
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}")
     tmp.mkdir(parents=True)
     save_model(self.acc.unwrap_model(self.student), str(tmp/"student.safetensors"))
@@ -323,10 +375,11 @@ def _save_checkpoint(self) -> Path:
     tensors["rng.torch"] = torch.get_rng_state()
     save_file(tensors, str(tmp/"optimizer.safetensors"))
     state = {"step": self.step, "optimizer": meta, "rng": list(self.rng.getstate()), "history": self.history.rows,
-             "terms": {t.name: t.weight for t in self.terms}}
+             "terms": {t.name: {"weight": t.weight, "params": t.params} for t in self.terms}}
     atomic_write_text(tmp/"state.json", json.dumps(state, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
     if final.exists(): shutil.rmtree(final)
     os.replace(tmp, final)
+    self.acc.wait_for_everyone()
     return final
 
 def _load_checkpoint(self, folder: str | Path):
@@ -343,6 +396,76 @@ def _load_checkpoint(self, folder: str | Path):
     self.rng.setstate((v, tuple(internal), gauss))
     self.step, self.history = state["step"], History(state["history"])
     for t in self.terms:
-        if t.name in state["terms"]: t.weight = state["terms"][t.name]
+        if t.name in state["terms"]:
+            t.weight = state["terms"][t.name]["weight"]; t.params.update(state["terms"][t.name]["params"])
 
 Distiller.save_checkpoint, Distiller.load_checkpoint = _save_checkpoint, _load_checkpoint
+
+# %% ../nbs/12_distiller.ipynb #49cda117
+SEQUENCE_COLUMNS = ("sample_id", "prompt_ids", "completion_ids", "topk_ids", "topk_logprobs")
+FEATURE_COLUMNS = ("sample_id", "x", "topk_ids", "topk_logprobs")
+
+class OfflineTeacherData:
+    "Batches from stored teacher top-k outputs: call with an rng for a random batch, iterate for one ordered pass."
+    def __init__(self, rows: Sequence[dict],  # stored rows (see SEQUENCE_COLUMNS / FEATURE_COLUMNS)
+                 batch_size: int = 16, pad_id: int = 0,
+                 source: str = "rows"):  # named in errors, e.g. "run-1/generate"
+        self.rows, self.batch_size, self.pad_id, self.source = list(rows), batch_size, pad_id, source
+        if not self.rows: raise DistillInputError(f"{source}: no rows")
+        self.kind = "sequence" if "completion_ids" in self.rows[0] else "features"
+        cols = SEQUENCE_COLUMNS if self.kind == "sequence" else FEATURE_COLUMNS
+        ks = []
+        for i, r in enumerate(self.rows):
+            who = f"{source}, row {i} (sample_id {r.get('sample_id')!r})"
+            if missing := [c for c in cols if c not in r or r[c] is None]:
+                raise DistillInputError(f"{who}: missing column(s) {missing}; an offline teacher needs {list(cols)}")
+            tk, tl = r["topk_ids"], r["topk_logprobs"]
+            if self.kind == "sequence":
+                if not (len(tk) == len(tl) == len(r["completion_ids"])):
+                    raise DistillInputError(f"{who}: topk_ids ({len(tk)}), topk_logprobs ({len(tl)}) and completion_ids "
+                                            f"({len(r['completion_ids'])}) must have one entry per completion token")
+                if not r["prompt_ids"]: raise DistillInputError(f"{who}: prompt_ids is empty")
+                if any(len(a) != len(b) for a, b in zip(tk, tl)): raise DistillInputError(f"{who}: top-k ids and logprobs differ in length at some position")
+                ks += [len(a) for a in tk]
+            else:
+                if len(tk) != len(tl): raise DistillInputError(f"{who}: topk_ids ({len(tk)}) and topk_logprobs ({len(tl)}) differ in length")
+                ks.append(len(tk))
+        self.k = min(ks) if ks else 0
+        if self.k == 0: raise DistillInputError(f"{source}: some position has no top-k entries")
+
+    @classmethod
+    def from_artifact(cls, store, run_id: str, stage: str, **kw) -> OfflineTeacherData:
+        "Read an artifact stage (an `ArtifactStore`) as offline teacher data."
+        return cls(store.load(run_id, stage).to_list(), source=f"{run_id}/{stage}", **kw)
+
+    def __len__(self): return len(self.rows)
+    def __call__(self, rng: random.Random) -> dict:
+        return self.collate([self.rows[rng.randrange(len(self.rows))] for _ in range(self.batch_size)])
+    def __iter__(self):
+        for i in range(0, len(self.rows), self.batch_size): yield self.collate(self.rows[i:i + self.batch_size])
+
+    def collate(self, rows: Sequence[dict]) -> dict:
+        "One batch: model inputs, labels, top-k tensors aligned with the student's logit positions, kd_mask, sample_id."
+        k, B = self.k, len(rows)
+        if self.kind == "features":
+            out = {"x": torch.tensor([r["x"] for r in rows], dtype=torch.float32),
+                   "topk_ids": torch.tensor([r["topk_ids"][:k] for r in rows]), "topk_logprobs": torch.tensor([r["topk_logprobs"][:k] for r in rows]),
+                   "sample_id": [r["sample_id"] for r in rows]}
+            if all("label" in r for r in rows): out["labels"] = torch.tensor([r["label"] for r in rows])
+            return out
+        L = max(len(r["prompt_ids"]) + len(r["completion_ids"]) for r in rows)
+        ids = torch.full((B, L), self.pad_id, dtype=torch.long)
+        att, kd_mask = torch.zeros(B, L, dtype=torch.long), torch.zeros(B, L, dtype=torch.bool)
+        labels = torch.full((B, L), -100, dtype=torch.long)
+        tk, tl = torch.zeros(B, L, k, dtype=torch.long), torch.zeros(B, L, k)
+        for b, r in enumerate(rows):
+            P, C = len(r["prompt_ids"]), len(r["completion_ids"])
+            ids[b, :P + C] = torch.tensor(list(r["prompt_ids"]) + list(r["completion_ids"]))
+            att[b, :P + C] = 1
+            labels[b, P:P + C] = ids[b, P:P + C]
+            if C:
+                tk[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in r["topk_ids"]])
+                tl[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in r["topk_logprobs"]], dtype=torch.float32)
+                kd_mask[b, P - 1:P - 1 + C] = True
+        return {"input_ids": ids, "attention_mask": att, "labels": labels, "topk_ids": tk, "topk_logprobs": tl,
+                "kd_mask": kd_mask, "sample_id": [r["sample_id"] for r in rows]}

@@ -7,19 +7,18 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/losses.html.md"""
 # %% ../nbs/10_losses.ipynb #0ff9c08e
 from __future__ import annotations
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from torch.utils.checkpoint import checkpoint
 
 # %% auto #0
 __all__ = ['DIVERGENCES', 'forward_kl', 'reverse_kl', 'skew_forward_kl', 'skew_reverse_kl', 'generalized_jsd', 'total_variation',
            'SparseTeacher', 'DistillInputError', 'reduce_tokens', 'kl_forward', 'kl_reverse', 'kl_skew_forward',
            'kl_skew_reverse', 'js_generalized', 'tv_distance', 'check_teacher', 'distill_divergence', 'HintProjection',
            'hint_mse', 'cosine_hidden', 'pkd_loss', 'attention_mse', 'minilm_attention_kl', 'relation_kl',
-           'minilmv2_loss', 'LossTerm', 'combine']
+           'minilmv2_loss', 'LossTerm', 'combine', 'causal_ce', 'sft_term', 'kd_term']
 
 # %% ../nbs/10_losses.ipynb #cb2c43db
 @dataclass
@@ -136,7 +135,7 @@ def distill_divergence(student_logits: Tensor,  # [B, T, V] student logits
                        scale_t2: bool = True,  # multiply by τ² (Hinton)
                        reduction: str = "mean",  # mean | sum | batchmean | none
                        tail: str = "renormalize",  # sparse teachers: renormalize | bucket
-                       chunk_size: int | None = 256,  # positions per chunk (None: all at once)
+                       chunk_size: int | str | None = "auto",  # rows (batch × positions) per chunk; "auto": ≈2^22 logits; None: all at once
                        sample_ids: Sequence | None = None,  # names for error messages
                        **kwargs) -> Tensor:  # alpha= for skew KLs, beta= for the JSD
     "A divergence between teacher and student next-token distributions, masked and reduced."
@@ -149,15 +148,59 @@ def distill_divergence(student_logits: Tensor,  # [B, T, V] student logits
         lp, lq = _support(s, tt, temperature, tail)
         return fn(lp, lq, **kwargs)
     t_parts = (teacher.ids, teacher.logprobs) if isinstance(teacher, SparseTeacher) else (teacher,)
-    step = chunk_size or T
-    outs = []
-    for i in range(0, T, step):
-        args = (student_logits[:, i:i + step], *(x[:, i:i + step] for x in t_parts))
-        use_ckpt = chunk_size is not None and student_logits.requires_grad and T > step
-        outs.append(checkpoint(per_token, *args, use_reentrant=False) if use_ckpt else per_token(*args))
-    loss = torch.cat(outs, 1)
-    if scale_t2: loss = loss * temperature ** 2
-    return reduce_tokens(loss, mask, reduction)
+    scale = temperature ** 2 if scale_t2 else 1.0
+    if chunk_size is not None and reduction != "none" and student_logits.requires_grad and torch.is_grad_enabled():
+        return _ChunkedDivergence.apply(student_logits, per_token, t_parts, mask, scale, reduction, chunk_size)
+    step = T if chunk_size is None else max(1, _rows_per_chunk(chunk_size, student_logits.shape[-1]) // student_logits.shape[0])
+    with torch.set_grad_enabled(torch.is_grad_enabled() and chunk_size is None):  # chunked without grad: nothing to keep
+        loss = torch.cat([per_token(student_logits[:, i:i + step], *(x[:, i:i + step] for x in t_parts)) for i in range(0, T, step)], 1)
+    return reduce_tokens(loss * scale, mask, reduction)
+
+def _rows_per_chunk(chunk_size, V: int) -> int:
+    "Rows (positions of the flattened batch) per chunk: 'auto' keeps one chunk near 2^22 elements (16 MiB in float32)."
+    return max(1, (2 ** 22) // max(1, V)) if chunk_size == "auto" else max(1, int(chunk_size))
+
+class _ChunkedDivergence(torch.autograd.Function):
+    """Loss and d loss / d student logits computed chunk by chunk (over the rows of the flattened batch) in forward;
+    rows outside the mask are skipped; backward returns the stored gradient."""
+    @staticmethod
+    def forward(ctx, student_logits, per_token, t_parts, mask, scale, reduction, chunk_size):
+        B, T, V = student_logits.shape
+        dt = torch.promote_types(student_logits.dtype, torch.float32)
+        flat = student_logits.reshape(B * T, V)
+        parts = [x.reshape(B * T, *x.shape[2:]) for x in t_parts]
+        m = None if mask is None else mask.reshape(B * T).to(dt)
+        n_counted = float(B * T) if m is None else float(m.sum())
+        denom = {"mean": max(n_counted, 1.0), "sum": 1.0, "batchmean": float(B)}.get(reduction)
+        if denom is None: raise ValueError(f"reduction={reduction!r}; choose one of mean, sum, batchmean, none")
+        rows = None if m is None else (m != 0).nonzero().squeeze(1)
+        n = B * T if rows is None else len(rows)
+        grad = torch.empty_like(flat) if rows is None else torch.zeros_like(flat)
+        total = torch.zeros((), dtype=dt, device=flat.device)
+        step = _rows_per_chunk(chunk_size, V)
+        for i in range(0, n, step):
+            if rows is None: sel, x, w = None, flat[i:i + step], None
+            else:
+                sel = rows[i:i + step]
+                x, w = flat.index_select(0, sel), m.index_select(0, sel)
+            tp = [p[i:i + step] if sel is None else p.index_select(0, sel) for p in parts]
+            x = x.detach().requires_grad_()
+            with torch.enable_grad():
+                per = per_token(x, *tp)
+                part = (per if w is None else per * w).sum() * (scale / denom)
+                g, = torch.autograd.grad(part, x)
+            if sel is None: grad[i:i + step] = g
+            else: grad.index_copy_(0, sel, g)
+            total += part.detach()
+        ctx.save_for_backward(grad)
+        ctx.shape = (B, T, V)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        g, = ctx.saved_tensors
+        g = g.view(ctx.shape)
+        return (g if bool(grad_out == 1) else g * grad_out.to(g.dtype)), None, None, None, None, None, None
 
 def _named(name):
     def f(student_logits, teacher, **kw): return distill_divergence(student_logits, teacher, name, **kw)
@@ -250,17 +293,46 @@ def minilmv2_loss(student_qkv: Sequence[Tensor], teacher_qkv: Sequence[Tensor], 
 # %% ../nbs/10_losses.ipynb #2b27aed5
 @dataclass
 class LossTerm:
-    "A weighted loss with the signals it needs: fn(signals: dict) -> scalar tensor."
+    "A weighted loss with the signals it needs: fn(signals: dict, **params) -> scalar tensor."
     name: str  # shown in logs, e.g. "kd" or "hint@2"
-    fn: Callable  # signals -> loss
+    fn: Callable  # (signals, **params) -> loss
     weight: float = 1.0
     needs: tuple = ("student.logits",)  # signal names the Distiller must provide
+    params: dict = field(default_factory=dict)  # keyword arguments for fn that schedules may change (e.g. temperature)
     def __call__(self, signals: dict) -> Tensor:
         missing = [k for k in self.needs if k not in signals]
         if missing: raise DistillInputError(f"loss term {self.name!r} needs signal(s) {missing} that were not computed")
-        return self.weight * self.fn(signals)
+        try: return self.weight * self.fn(signals, **self.params)
+        except DistillInputError as e:
+            if str(e).startswith("loss term "): raise
+            raise DistillInputError(f"loss term {self.name!r}: {e}") from None
 
 def combine(terms: Sequence[LossTerm], signals: dict) -> tuple:
     "Total loss and each term's weighted value (for logging)."
     parts = {t.name: t(signals) for t in terms}
     return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
+
+# %% ../nbs/10_losses.ipynb #cf1e5330
+def causal_ce(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
+    "Next-token cross-entropy: logits at position t predict labels[t + 1]; `ignore_index` labels do not count."
+    if logits.dim() == 2: return F.cross_entropy(logits, labels)
+    shifted = torch.cat([labels[:, 1:], labels.new_full((labels.shape[0], 1), ignore_index)], 1)  # no copy of the logits
+    return F.cross_entropy(logits.flatten(0, 1).float(), shifted.flatten(), ignore_index=ignore_index)
+
+def sft_term(name: str = "sft", weight: float = 1.0) -> LossTerm:
+    "Cross-entropy on `batch.labels` (next-token for sequences, plain for classifiers)."
+    return LossTerm(name, lambda s: causal_ce(s["student.logits"], s["batch.labels"]), weight, ("student.logits", "batch.labels"))
+
+def kd_term(name: str = "kd", divergence: str = "forward_kl",
+            teacher: str = "teacher.logits",  # "teacher.logits" (live) or "batch.topk" (stored top-k)
+            mask: str | None = None,  # a [B, T] signal selecting the positions that count, e.g. "batch.kd_mask"
+            weight: float = 1.0, **params) -> LossTerm:  # temperature=, alpha=, beta=, tail=, chunk_size=, scale_t2=
+    "A divergence term between the student and a live or stored teacher."
+    sparse = teacher == "batch.topk"
+    needs = ["student.logits", *(("batch.topk_ids", "batch.topk_logprobs") if sparse else (teacher,)), *((mask,) if mask else ())]
+    def fn(s, **kw):
+        x = s["student.logits"]
+        t = SparseTeacher(s["batch.topk_ids"], s["batch.topk_logprobs"]) if sparse else s[teacher]
+        if x.dim() == 2: x, t = x[:, None], (SparseTeacher(t.ids[:, None], t.logprobs[:, None]) if sparse else t[:, None])
+        return distill_divergence(x, t, divergence, mask=s[mask] if mask else None, sample_ids=s.get("batch.sample_id"), **kw)
+    return LossTerm(name, fn, weight, tuple(needs), dict(params))
