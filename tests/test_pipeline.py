@@ -1,0 +1,144 @@
+"""The generation pipeline: exact stage counts with reasons, resume after a kill, dedup across runs, gates, secrets."""
+import json, os, subprocess, sys, time
+from pathlib import Path
+import pytest
+from fastdistill.artifacts import ArtifactStore
+from fastdistill import pipeline as P
+from fastdistill.teachers import DecodeProfile, Teacher, Capabilities, OpenAITeacher, HFTeacher, serve_teacher, _candidate
+from fastdistill.tasks import get_task
+from fastdistill.cli import load_config, ConfigError, main as cli_main
+
+class ScriptedTeacher(Teacher):
+    "Answers each prompt with a fixed list of texts (None: a failed candidate)."
+    name = "scripted"
+    capabilities = Capabilities(text=True)
+    def __init__(self, answers: dict): self.answers, self.requests = answers, 0
+    def generate(self, prompts, profile, progress=False):
+        self.requests += len(prompts)
+        return [[_candidate(error="HTTP 500 after 5 attempt(s)", finish="error") if t is None else _candidate(text=t)
+                 for t in self.answers[p]] for p in prompts]
+
+def _rows(n=6):
+    t = get_task("text2sql")
+    return [r for r in t.rows("train") if r["input"]["db_id"] == "concert"][:n], t
+
+def test_stage_counts_and_reasons_are_exact(tmp_path):
+    rows, t = _rows(6)
+    prompts = [t.prompt(r) for r in rows]
+    gold = [r["target"] for r in rows]
+    answers = {
+        prompts[0]: [gold[0], "SELECT nonsense FROM nowhere"],       # one gold match, one exec error
+        prompts[1]: ["```sql\n" + gold[1] + ";\n```", None],        # fenced gold; a failed candidate
+        prompts[2]: ["", "DROP TABLE singer"],                        # empty; not a select
+        prompts[3]: ["<think>hmm</think> " + gold[3], gold[3]],       # two gold matches: best-of-n keeps one
+        prompts[4]: [None, None],                                     # the teacher failed twice
+        prompts[5]: ["SELECT 1", "SELECT 2"],                         # runs, but wrong results
+    }
+    store = ArtifactStore(tmp_path)
+    run = store.create_run("exact")
+    P.canonicalize(store, run, "text2sql", rows=rows + rows[:1])  # one duplicate in the input
+    P.dedup(store, run)
+    teacher = ScriptedTeacher(answers)
+    P.generate(store, run, teacher, DecodeProfile(n=2, top_logprobs=0))
+    P.clean(store, run, "text2sql"); P.rule_filter(store, run, "text2sql")
+    P.exec_gate(store, run, "text2sql")
+    P.judge(store, run, None); P.select(store, run, require_gold_match=True)
+    rec = {r["stage"]: r for r in P.reconcile(store, run, P.STAGES)}
+    assert all(r["balanced"] for r in rec.values())
+    assert (rec["canonical"]["input"], rec["dedup"]["kept"], rec["dedup"]["rejected"]) == (7, 6, 1)
+    assert (rec["generate"]["output"], rec["generate"]["kept"], rec["generate"]["errored"]) == (12, 9, 3)
+    assert (rec["rule_filter"]["input"], rec["rule_filter"]["kept"], rec["rule_filter"]["rejected"]) == (9, 7, 2)
+    assert (rec["exec_gate"]["kept"], rec["exec_gate"]["rejected"]) == (6, 1)
+    assert (rec["select"]["input"], rec["select"]["kept"]) == (6, 3)  # questions 0, 1, 3; question 3 once
+    reasons = store.reports(run, "rule_filter")["quality"]["reject_reason_counts"]
+    assert reasons == {"empty": 1, "not_a_select": 1}
+    sel = {r["sample_id"] for r in P.kept_rows(store, run, "select")}
+    assert sel == {rows[0]["sample_id"], rows[1]["sample_id"], rows[3]["sample_id"]}
+    sel_reasons = store.reports(run, "select")["quality"]["reject_reason_counts"]
+    assert sel_reasons == {"gold_mismatch": 2, "not_best_of_n": 1}
+    files = P.export(store, run)
+    assert files["sft_rows"] == 3 and files["preference_rows"] == 1  # question 0: gold vs its failing candidate
+    q = store.reports(run, "exec_gate")["quality"]
+    assert q["exec_pass_rate"] == 6 / 7 and q["gold_match_rate"] == 4 / 7 and q["exec_error_counts"]
+
+def test_quality_gate_stops_or_warns(tmp_path):
+    rows, t = _rows(4)
+    teacher = ScriptedTeacher({t.prompt(r): ["SELECT nothing FROM nowhere"] for r in rows})
+    for mode in ("stop", "warn"):
+        store = ArtifactStore(tmp_path/mode)
+        run = store.create_run("gate")
+        P.canonicalize(store, run, "text2sql", rows=rows); P.dedup(store, run)
+        P.generate(store, run, teacher, DecodeProfile(n=1, top_logprobs=0)); P.clean(store, run, "text2sql"); P.rule_filter(store, run, "text2sql")
+        if mode == "stop":
+            with pytest.raises(P.QualityGateError, match="exec_pass_rate 0.000 is below 0.5"): P.exec_gate(store, run, "text2sql", min_pass_rate=0.5)
+        else:
+            with pytest.warns(UserWarning, match="quality gate"): P.exec_gate(store, run, "text2sql", min_pass_rate=0.5, mode="warn")
+        assert store.has_stage(run, "exec_gate")  # the stage's rows and reports are kept either way
+
+def test_dedup_is_persistent_across_runs(tmp_path):
+    rows, t = _rows(5)
+    store = ArtifactStore(tmp_path)
+    a = store.create_run("first"); P.canonicalize(store, a, "text2sql", rows=rows[:3]); P.dedup(store, a, scope="global", namespace="t2s")
+    b = store.create_run("second"); P.canonicalize(store, b, "text2sql", rows=rows); P.dedup(store, b, scope="global", namespace="t2s")
+    q = store.reports(b, "dedup")["quality"]
+    assert (q["kept"], q["reject_reason_counts"]) == (2, {"seen_in_run:first": 3})
+    P.dedup(store, a, scope="global", namespace="t2s")  # rerunning the first run does not reject its own rows
+    assert store.reports(a, "dedup")["quality"]["kept"] == 3
+
+def test_kill_during_generation_then_resume(tmp_path):
+    script = Path(__file__).parent/"scripts"/"pipeline_generate.py"
+    log, limit = tmp_path/"requests.log", 80
+    args = [sys.executable, str(script), str(tmp_path/"store"), "kill-me", str(log), str(limit)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    partial = tmp_path/"store"/"runs"/"kill-me"/"generate.partial"/"shards"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(partial.glob("shard-*.arrow"))) < 3 and p.poll() is None: time.sleep(0.05)
+    assert p.poll() is None, "the run finished before it could be killed: " + p.stdout.read().decode()[-2000:]
+    p.kill(); p.wait()
+    first = log.read_text().splitlines()
+    store = ArtifactStore(tmp_path/"store")
+    assert not store.has_stage("kill-me", "generate")
+    from fastdistill.artifacts import _read_arrow
+    stored = [r for s in sorted(partial.glob("shard-*.arrow")) for r in _read_arrow(s).to_pylist()]
+    stored_prompts = {r["prompt"] for r in stored}
+    assert 0 < len(stored_prompts) < limit
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    second = log.read_text().splitlines()[len(first):]
+    ds = store.load("kill-me", "generate").to_list()
+    n_q = store.reports("kill-me", "dedup")["quality"]["kept"]
+    assert len(ds) == 2 * n_q and len({x["gen_id"] for x in ds}) == len(ds)  # each (sample, candidate) exactly once
+    assert not stored_prompts & set(second)  # stored generations were not requested again
+    assert len(second) == n_q - len(stored_prompts)  # and only the missing questions were
+    assert sorted({x["sample_id"] for x in ds}) == sorted(x["sample_id"] for x in P.kept_rows(store, "kill-me", "dedup"))
+
+def test_api_key_never_persisted(tmp_path, monkeypatch, capfd):
+    secret = "sk-test-SECRET-7f3a9c"
+    monkeypatch.setenv("FD_TEST_KEY", secret)
+    rows, t = _rows(4)
+    local = HFTeacher.from_zoo("text2sql", "quick")
+    with serve_teacher(local) as srv:
+        url = srv.url.replace("http://", f"http://user:{secret}@")  # credentials in a URL are stripped too
+        teacher = OpenAITeacher(url, "teacher", api_key_env="FD_TEST_KEY", tokenizer=local.tokenizer)
+        store = ArtifactStore(tmp_path/"store")
+        run = store.create_run("secret", config={"teacher": teacher.describe()})
+        P.canonicalize(store, run, "text2sql", rows=rows); P.dedup(store, run)
+        P.generate(store, run, teacher, DecodeProfile(n=1, max_tokens=32, top_logprobs=3))
+    assert store.reports(run, "generate")["quality"]["kept"] == 4
+    out, err = capfd.readouterr()
+    assert secret not in out + err
+    hits = [p for p in (tmp_path/"store").rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert hits == []
+    assert "FD_TEST_KEY" in json.dumps(store.run_info(run))  # the variable's name is recorded, not its value
+
+def test_config_errors_name_keys_and_cli_exits_2(tmp_path, capsys):
+    bad = tmp_path/"bad.yaml"
+    bad.write_text("task: text2sql\ndecode:\n  temprature: 0.5\n  n: 0\nteacher:\n  kind: openai\n")
+    with pytest.raises(ConfigError) as e: load_config(bad)
+    msg = str(e.value)
+    for part in ("decode.temprature: unknown key; did you mean 'decode.temperature'?", "decode.n: must be ≥ 1",
+                 "teacher.base_url: required", "teacher.model: required"):
+        assert part in msg, msg
+    assert cli_main(["run", str(bad), "--artifacts-dir", str(tmp_path/"a")]) == 2
+    assert "unknown key" in capsys.readouterr().err
