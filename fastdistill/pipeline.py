@@ -47,10 +47,14 @@ def quality_report(rows: Sequence[dict]) -> dict:
             "reject_reason_counts": dict(Counter(r["reject_reason"] for r in rows if not r["keep"])),
             "exec_error_counts": dict(Counter(r["exec_error"] for r in ex if r.get("exec_error")))}
 
-def timing_report(wall_s: float, rows: Sequence[dict], latencies: Sequence[float] = (), tokens: int = 0) -> dict:
-    "Wall time, throughput and latency percentiles of one stage."
+def timing_report(wall_s: float, rows: Sequence[dict], latencies: Sequence[float] = (), tokens: int = 0, batches: Sequence[tuple] = ()) -> dict:
+    "Wall time, throughput (overall and p50/p90 over batches) and per-row latency percentiles of one stage."
+    rps = [n / t for t, n, _ in batches if t > 0]
+    tps = [k / t for t, _, k in batches if t > 0 and k]
     return {"wall_s": round(wall_s, 4), "rows": len(rows), "rows_per_s": len(rows) / wall_s if wall_s > 0 else None,
+            "rows_per_s_p50": _pct(rps, 0.5), "rows_per_s_p90": _pct(rps, 0.9),
             "tokens": tokens, "tokens_per_s": tokens / wall_s if wall_s > 0 and tokens else None,
+            "tokens_per_s_p50": _pct(tps, 0.5), "tokens_per_s_p90": _pct(tps, 0.9),
             "latency_p50_s": _pct(latencies, 0.5), "latency_p90_s": _pct(latencies, 0.9)}
 
 # %% ../nbs/05_pipeline.ipynb #3989542b
@@ -67,13 +71,17 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
     from tqdm.auto import tqdm
     w = store.writer(run_id, stage, key=key, config=config)
     todo = [r for r in rows if not all(k in w for k in (expand(r) if expand else [r[key]]))]
-    t0, lat, toks = time.perf_counter(), [], 0
+    t0, lat, toks, batches = time.perf_counter(), [], 0, []
     for i in tqdm(range(0, len(todo), batch_size), desc=stage, disable=not progress):
+        tb = time.perf_counter()
         out = fn(todo[i:i + batch_size])
+        btoks = 0
         for r in out:
             if r.get("keep") is None or ("reject_reason" not in r): raise PipelineError(f"stage {stage!r}: row {r.get(key)} lacks keep/reject_reason")
             if r.get("latency_s") is not None: lat.append(r["latency_s"])
-            toks += len(r.get("token_ids") or [])
+            btoks += len(r.get("token_ids") or [])
+        toks += btoks
+        batches.append((time.perf_counter() - tb, len(out), btoks))
         w.append([r for r in out if r[key] not in w])
     wall = time.perf_counter() - t0
     all_rows = _partial_rows(w)
@@ -81,7 +89,7 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
     if len(all_rows) != expected:
         raise PipelineError(f"stage {stage!r}: {len(rows)} input rows should give {expected} output rows, got {len(all_rows)}")
     q = quality_report(all_rows)
-    w.finish(reports={"quality": {**q, "input": len(rows)}, "timing": timing_report(wall, todo, lat, toks)})
+    w.finish(reports={"quality": {**q, "input": len(rows)}, "timing": timing_report(wall, todo, lat, toks, batches)})
     return q
 
 def _partial_rows(w) -> list:

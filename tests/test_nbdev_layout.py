@@ -21,10 +21,24 @@ def test_nbdev_clean_keeps_the_parameters_tag(tmp_path):
     assert cleaned["metadata"] == {"tags": ["parameters"]} and cleaned["execution_count"] is None
 
 def test_every_module_is_exported_from_a_notebook():
-    exported = {p.stem for p in (ROOT/"fastdistill").glob("*.py") if not p.name.startswith("_")}
+    pkg = ROOT/"fastdistill"
+    exported = {".".join(p.relative_to(pkg).with_suffix("").parts) for p in pkg.rglob("*.py") if not p.name.startswith("_")}
     declared = set()
     for nb in (ROOT/"nbs").rglob("*.ipynb"):
         for c in json.loads(nb.read_text())["cells"]:
             src = "".join(c["source"])
-            if src.startswith("#| default_exp"): declared.add(src.split()[2].split(".")[-1])
+            if src.startswith("#| default_exp"): declared.add(src.split()[2])
     assert exported == declared, (exported, declared)
+
+def test_every_notebook_is_in_the_docs_sidebar():
+    import yaml
+    side = yaml.safe_load((ROOT/"_quarto.yml").read_text())["website"]["sidebar"]["contents"]
+    listed = set()
+    def walk(x):
+        if isinstance(x, str): listed.add(x)
+        elif isinstance(x, dict): walk(x.get("contents", []))
+        elif isinstance(x, list):
+            for y in x: walk(y)
+    walk(side)
+    nbs = {str(p.relative_to(ROOT)) for p in (ROOT/"nbs").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts}
+    assert nbs <= listed, sorted(nbs - listed)
