@@ -191,7 +191,8 @@ def write_report(store: ArtifactStore, run_id: str, summary: dict, figures: dict
 def run(config: dict | str | Path | None = None, artifacts_dir: str | Path | None = None, progress: bool = False) -> dict:
     "The whole job for a config: pipeline → distill (KD + SFT, and an SFT-only baseline) → evaluate → report. Returns the summary."
     import plotly.graph_objects as go
-    from fastdistill.models import evaluate_model, get_student
+    from fastdistill.models import get_student
+    from fastdistill.eval import predict_and_store, answer_agreement, lm_heldout, write_eval_report
     cfg = load_config(config)
     torch.manual_seed(cfg["seed"])
     t0 = time.perf_counter()
@@ -210,20 +211,31 @@ def run(config: dict | str | Path | None = None, artifacts_dir: str | Path | Non
     ev_split, ev_limit = cfg["eval"]["split"], cfg["eval"]["limit"]
     evals = []
     tt = getattr(teacher, "tokenizer", None)
-    if isinstance(teacher, HFTeacher):
-        evals.append({"model": "teacher", "seed": cfg["seed"], **_metrics(evaluate_model(cfg["task"], teacher.model, teacher.tokenizer, ev_split, ev_limit))})
+    def evaluate(name: str, slug: str, model, tok, **extra) -> dict:
+        "Predictions stored as stage eval-<slug>; metrics recomputed from them; agreement and KL against an in-process teacher."
+        m = predict_and_store(store, run_id, slug, cfg["task"], model, tok, ev_split, ev_limit)
+        e = {"model": name, "seed": cfg["seed"], "stage": f"eval-{slug}", **m, **extra}
+        if slug != "teacher" and any(x["stage"] == "eval-teacher" for x in evals):
+            e["answer_agreement_with_teacher"] = answer_agreement(store, run_id, slug, "teacher")
+            if tt is not None and tok.get_vocab() == tt.get_vocab(): e.update(lm_heldout(teacher.model, model, tok, cfg["task"], ev_split, ev_limit))
+        evals.append(e)
+        return e
+    if isinstance(teacher, HFTeacher): evaluate("teacher", "teacher", teacher.model, teacher.tokenizer)
     if cfg["distill"]["enabled"]:
         st0 = get_student(cfg["task"], cfg["distill"]["student"], seed=cfg["seed"])
-        evals.append({"model": "student before (untrained)", "seed": cfg["seed"], **_metrics(evaluate_model(cfg["task"], st0.model, st0.tokenizer, ev_split, ev_limit))})
+        summary["student_parameters"] = sum(p.numel() for p in st0.model.parameters())
+        if tt is not None:
+            summary["tokenizer_compatibility"] = (f"same vocabulary ({len(tt)} tokens): token-level KD applies" if st0.tokenizer.get_vocab() == tt.get_vocab()
+                                                  else f"different vocabularies ({len(st0.tokenizer)} vs {len(tt)})")
+        evaluate("student before (untrained)", "student-untrained", st0.model, st0.tokenizer)
         rows, how = kd_rows(store, run_id, teacher, st0.tokenizer)
         summary["kd_data"] = {"rows": len(rows), **how}
-        variants = [("student after: KD top-k + SFT", True)] + ([("student after: SFT only (baseline)", False)] if cfg["distill"]["baseline"] else [])
+        variants = [("student after: KD top-k + SFT", "student-kd-sft", True)] + ([("student after: SFT only (baseline)", "student-sft", False)] if cfg["distill"]["baseline"] else [])
         curves = go.Figure(layout=dict(height=340, xaxis_title="step", yaxis_title="loss"))
-        for name, use_kd in variants:
+        for name, slug, use_kd in variants:
             t1 = time.perf_counter()
             model, tok, hist = distill_student(cfg, rows, tt, kd=use_kd, progress=progress)
-            evals.append({"model": name, "seed": cfg["seed"], "train_s": round(time.perf_counter() - t1, 1),
-                          **_metrics(evaluate_model(cfg["task"], model, tok, ev_split, ev_limit))})
+            evaluate(name, slug, model, tok, train_s=round(time.perf_counter() - t1, 1))
             for col in ("kd", "sft"):
                 pts = hist.column(col)
                 if pts: curves.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=f"{name}: {col}"))
@@ -234,13 +246,13 @@ def run(config: dict | str | Path | None = None, artifacts_dir: str | Path | Non
     summary["evaluation"] = evals
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     after = next((e for e in evals if e["model"].startswith("student after: KD")), None)
+    before = next((e for e in evals if e["model"].startswith("student before")), None)
     summary["headline"] = (f"{cfg['task']}: {stages[-1]['kept']} selected examples from {stages[0]['input']} questions; "
-                           + (f"student {metric} {evals[1][metric]:.3f} → {after[metric]:.3f} on {ev_split}" if after else "no student trained")
+                           + (f"student {metric} {before[metric]:.3f} → {after[metric]:.3f} on {ev_split}" if after else "no student trained")
                            + f"; wall {summary['wall_s']} s, teacher requests {teacher.requests}")
     summary["report"] = str(write_report(store, run_id, summary, figs))
+    summary["eval_report"] = str(write_eval_report(store, run_id))
     return summary
-
-def _metrics(m: dict) -> dict: return {k: v for k, v in m.items() if isinstance(v, (int, float))}
 
 # %% ../nbs/08_cli.ipynb #d030dd6c
 DEMO_CONFIG = {}  # the defaults are the demo
@@ -252,7 +264,7 @@ def _print_summary(s: dict):
     keys = [k for k in ("exec_pass", "result_match", "exact_match") if any(k in e for e in s["evaluation"])]
     print(f"\n{'model':38s} " + " ".join(f"{k:>12s}" for k in keys))
     for e in s["evaluation"]: print(f"{e['model']:38s} " + " ".join(f"{e.get(k, float('nan')):12.3f}" for k in keys))
-    print(f"\nreport: {s['report']}")
+    print(f"\nreport: {s['report']}\nevaluation report: {s['eval_report']}")
 
 def main(argv: list | None = None) -> int:
     "The `fastdistill` command."

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 __all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'SettingsError', 'user_cache_dir',
            'Settings', 'find_settings_file', 'load_settings', 'canonical_json', 'sha256_hex', 'sample_id', 'split_of',
            'validate_name', 'new_run_id', 'atomic_write_bytes', 'atomic_write_text', 'file_sha256', 'row_hash',
-           'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest']
+           'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest', 'setup_plotly']
 
 # %% ../nbs/00_core.ipynb #2fbc4bf3
 SETTINGS_SECTION = "fastdistill"
@@ -259,3 +259,9 @@ class RunManifest:
         if missing := sorted(required - d.keys()): raise ValueError(f"{source}: missing field(s) {', '.join(missing)}")
         if unknown := sorted(d.keys() - names): raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}")
         return cls(**d)
+
+# %% ../nbs/00_core.ipynb #1a2172ad
+def setup_plotly(renderer: str = "plotly_mimetype+notebook"):
+    "Render plotly figures for JupyterLab and for static HTML pages (Quarto, nbconvert) alike."
+    import plotly.io as pio
+    pio.renderers.default = renderer

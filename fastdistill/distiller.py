@@ -24,7 +24,7 @@ __all__ = ['SEQUENCE_COLUMNS', 'FEATURE_COLUMNS', 'model_inputs', 'plan_signals'
            'History', 'StopTraining', 'Callback', 'WeightSchedule', 'StopAfter', 'ParamSchedule', 'TemperatureSchedule',
            'StageSchedule', 'latest_checkpoint', 'Distiller', 'OfflineTeacherData']
 
-# %% ../nbs/12_distiller.ipynb #1b71ea20
+# %% ../nbs/12_distiller.ipynb #20a5aca5
 def model_inputs(batch: dict) -> tuple:
     "(args, kwargs) for a model call: `x` for plain torch models, the usual HF keys otherwise."
     if "x" in batch: return (batch["x"],), {}
@@ -42,7 +42,7 @@ def plan_signals(terms: Sequence[LossTerm]) -> dict:
             plan[src].add(what)
     return plan
 
-# %% ../nbs/12_distiller.ipynb #20a5aca5
+# %% ../nbs/12_distiller.ipynb #25bb027d
 def run_signals(model: nn.Module, batch: dict, wanted: set, prefix: str, terms: Sequence[LossTerm] = ()) -> dict:
     "Forward `model` on `batch` with a Tap for the wanted inner signals; returns {'<prefix>.<signal>': value}."
     taps = sorted(w for w in wanted if w != "logits")
@@ -60,7 +60,7 @@ def run_signals(model: nn.Module, batch: dict, wanted: set, prefix: str, terms: 
         sig[f"{prefix}.{spec}"] = vals[0] if len(vals) == 1 else vals
     return sig
 
-# %% ../nbs/12_distiller.ipynb #2912b512
+# %% ../nbs/12_distiller.ipynb #dc4555d9
 @dataclass
 class PreflightReport:
     "Findings of the checks run before training: (level, check, message) rows."
@@ -77,7 +77,7 @@ def _mem_total() -> int | None:
     try: return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError): return None
 
-# %% ../nbs/12_distiller.ipynb #dc4555d9
+# %% ../nbs/12_distiller.ipynb #82dabc5a
 def preflight(student: nn.Module, terms: Sequence[LossTerm], batch: dict, teacher: nn.Module | None = None,
               student_tokenizer=None, teacher_tokenizer=None, modules: Sequence[nn.Module] = ()) -> PreflightReport:
     "Run every check on one batch and collect the findings."
@@ -125,7 +125,7 @@ def preflight(student: nn.Module, terms: Sequence[LossTerm], batch: dict, teache
             + (f" of {total / 2**30:.0f} GiB" if total else ""))
     return rep
 
-# %% ../nbs/12_distiller.ipynb #dfd20bd0
+# %% ../nbs/12_distiller.ipynb #b57a610f
 @dataclass
 class History:
     "Logged rows of a run, with a plotly chart."
@@ -186,7 +186,7 @@ class StageSchedule(Callback):
     def on_step_start(self, d, step):
         if step in self.stages: d.terms = list(self.stages[step])
 
-# %% ../nbs/12_distiller.ipynb #fdd42931
+# %% ../nbs/12_distiller.ipynb #2b29709c
 def _opt_to_files(opt: torch.optim.Optimizer) -> tuple:
     "Split an optimizer state dict into tensors (safetensors) and JSON."
     sd = opt.state_dict()
@@ -213,7 +213,7 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     done = sorted(p for p in Path(folder).glob("step-*") if (p/"state.json").exists())
     return done[-1] if done else None
 
-# %% ../nbs/12_distiller.ipynb #85ba8e58
+# %% ../nbs/12_distiller.ipynb #c9543c7d
 class Distiller:
     "Train `student` on weighted loss terms, computing only the signals they need."
     def __init__(self, student: nn.Module,  # the model being trained
@@ -261,7 +261,7 @@ class Distiller:
             with torch.no_grad(): sig.update(run_signals(self.teacher, batch, plan["teacher"] | {"logits"}, "teacher", self.terms))
         return sig
 
-# %% ../nbs/12_distiller.ipynb #c9543c7d
+# %% ../nbs/12_distiller.ipynb #9b4191dc
 def _to(batch: dict, device) -> dict: return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 def _shard(batch: dict, rank: int, world: int) -> dict:
@@ -359,7 +359,7 @@ def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumabl
 
 Distiller.fit = _fit
 
-# %% ../nbs/12_distiller.ipynb #9b4191dc
+# %% ../nbs/12_distiller.ipynb #40c27673
 def _save_checkpoint(self) -> Path:
     "Write student, modules, optimizer and loop state for the current step (atomically)."
     from safetensors.torch import save_model
@@ -401,7 +401,7 @@ def _load_checkpoint(self, folder: str | Path):
 
 Distiller.save_checkpoint, Distiller.load_checkpoint = _save_checkpoint, _load_checkpoint
 
-# %% ../nbs/12_distiller.ipynb #49cda117
+# %% ../nbs/12_distiller.ipynb #7e433afa
 SEQUENCE_COLUMNS = ("sample_id", "prompt_ids", "completion_ids", "topk_ids", "topk_logprobs")
 FEATURE_COLUMNS = ("sample_id", "x", "topk_ids", "topk_logprobs")
 

@@ -8,7 +8,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session", autouse=True)
 def fastdistill_env(tmp_path_factory):
     "Point FastDistill's artifacts (and, unless set, model cache) at per-session temporary folders."
-    old = {k: os.environ.get(k) for k in ("FASTDISTILL_ARTIFACTS_DIR", "FASTDISTILL_MODEL_CACHE_DIR", "FASTDISTILL_DATA_DIR")}
+    old = {k: os.environ.get(k) for k in ("FASTDISTILL_ARTIFACTS_DIR", "FASTDISTILL_MODEL_CACHE_DIR", "FASTDISTILL_DATA_DIR", "FASTDISTILL_EXECUTED_DIR")}
+    os.environ["FASTDISTILL_EXECUTED_DIR"] = str(tmp_path_factory.mktemp("executed"))  # executed notebooks, for the docs-site test
     os.environ["FASTDISTILL_ARTIFACTS_DIR"] = str(tmp_path_factory.mktemp("artifacts"))
     for key, name in (("FASTDISTILL_MODEL_CACHE_DIR", "models"), ("FASTDISTILL_DATA_DIR", "data")):
         if not old[key]: os.environ[key] = str(tmp_path_factory.mktemp(name))

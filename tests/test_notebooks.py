@@ -23,5 +23,7 @@ def test_notebook_has_quick_parameters(nb):
 def test_notebook_runs_quick(nb, tmp_path):
     import papermill as pm
     params = {"profile": "quick"} if _parameters_cell(nb) is not None else {}
-    pm.execute_notebook(str(nb), str(tmp_path/nb.name), parameters=params, kernel_name="python3",
+    out = Path(os.environ.get("FASTDISTILL_EXECUTED_DIR", tmp_path))/nb.relative_to(ROOT)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
                         cwd=str(nb.parent), execution_timeout=NOTEBOOK_TIMEOUT, progress_bar=False)

@@ -22,7 +22,7 @@ from .hinton import DigitsTransfer, digits_transfer
 # %% auto #0
 __all__ = ['save_generation', 'load_generation', 'born_again', 'chain_report']
 
-# %% ../../nbs/methods/born_again.ipynb #59282103
+# %% ../../nbs/methods/born_again.ipynb #e5f1b076
 def _probs_term(kind: str, name: str = "ban") -> LossTerm:
     "The loss of one generation: 'ban' (½ CE + ½ KL), 'cwtm' (confidence-weighted CE), 'dkpp' (½ CE + ½ KL to permuted dark knowledge)."
     def fn(s):
@@ -65,7 +65,7 @@ def load_generation(store: ArtifactStore, run_id: str) -> nn.Module:
     load_model(m, str(path))
     return m.eval()
 
-# %% ../../nbs/methods/born_again.ipynb #e5f1b076
+# %% ../../nbs/methods/born_again.ipynb #43b79bc5
 def born_again(store: ArtifactStore, data: DigitsTransfer, generations: int = 3, steps: int = 400, hidden=(128,),
                variant: str = "ban", seed: int = 0, lr: float = 3e-3, prefix: str = "ban") -> list:
     "Train generation 0 on labels and `generations` born-again students; returns the chain's run ids, oldest first."

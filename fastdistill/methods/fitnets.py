@@ -16,7 +16,7 @@ from .hinton import DigitsTransfer, digits_transfer, closeness
 # %% auto #0
 __all__ = ['fitnet_terms', 'train_fitnet']
 
-# %% ../../nbs/methods/fitnets.ipynb #dd68cec0
+# %% ../../nbs/methods/fitnets.ipynb #555a534f
 def fitnet_terms(student_dim: int, teacher_dim: int, guided: int, hint: int, temperature: float = 4.0, alpha: float = 0.9) -> tuple:
     "(stage-1 terms, stage-2 terms, regressor): hint MSE through a learned projection, then Hinton KD."
     reg = HintProjection(student_dim, teacher_dim)

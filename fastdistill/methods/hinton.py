@@ -19,7 +19,7 @@ from ..tasks import get_task
 # %% auto #0
 __all__ = ['DigitsTransfer', 'digits_transfer', 'hard_label_term', 'hinton_terms', 'closeness', 'run_digits', 'llm_sparse_vs_sft']
 
-# %% ../../nbs/methods/hinton_kd.ipynb #5fd0e1e3
+# %% ../../nbs/methods/hinton_kd.ipynb #78e2edb3
 @dataclass
 class DigitsTransfer:
     "Digits with a labelled subset: labels are -1 outside it; the whole training split is the transfer set."
@@ -74,7 +74,7 @@ def run_digits(method: str, seed: int, data: DigitsTransfer, teacher: nn.Module,
     d.fit(b, steps)
     return {"method": method, "seed": seed, **closeness(student, teacher, data.X_test, data.y_test)}
 
-# %% ../../nbs/methods/hinton_kd.ipynb #c1824a13
+# %% ../../nbs/methods/hinton_kd.ipynb #7741a2ba
 def llm_sparse_vs_sft(limit: int, steps: int, seeds=(0,), artifacts_dir=None, eval_limit: int = 200) -> list:
     "text2sql: students from stored top-k (sparse KD) and from selected text (SFT); held-out result match per seed."
     from fastdistill.artifacts import ArtifactStore

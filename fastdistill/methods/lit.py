@@ -17,7 +17,7 @@ from .hinton import DigitsTransfer, digits_transfer, closeness
 # %% auto #0
 __all__ = ['ResBlock', 'ResidualMLP', 'lit_term', 'student_from_teacher', 'train_lit']
 
-# %% ../../nbs/methods/lit.ipynb #e2d9e286
+# %% ../../nbs/methods/lit.ipynb #f2e442cc
 class ResBlock(nn.Module):
     "h + W₂ relu(W₁ relu(h)): a block's output is the residual stream after it (what a tap on the block reads)."
     def __init__(self, width: int):
@@ -57,7 +57,7 @@ def student_from_teacher(teacher: ResidualMLP, n_blocks: int, seed: int) -> Resi
     s.stem.load_state_dict(teacher.stem.state_dict()); s.head.load_state_dict(teacher.head.state_dict())
     return s
 
-# %% ../../nbs/methods/lit.ipynb #7b7fc631
+# %% ../../nbs/methods/lit.ipynb #b78a25e0
 def train_lit(method: str, seed: int, data: DigitsTransfer, teacher: ResidualMLP, lit_steps: int, ft_steps: int,
               n_blocks: int = 3, lr: float = 3e-3) -> tuple:
     "'LIT + FT', 'KD only' or 'scratch' for a residual student; returns (metrics, history)."

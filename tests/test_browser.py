@@ -1,0 +1,76 @@
+"""A real browser: JupyterLab on 127.0.0.1, Debian chromium driven by Playwright, the explorer notebook run and clicked."""
+import json, os, re, shutil, signal, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+@pytest.mark.timeout(600)
+def test_explorer_in_jupyterlab_with_chromium(tmp_path):
+    if not Path(CHROMIUM).exists(): pytest.skip("Debian chromium is not installed (apt-get install chromium); .ci/run installs it")
+    try: from playwright.sync_api import sync_playwright
+    except ImportError: pytest.skip("playwright is not installed: pip install -e '.[dev]'")
+    # the explorer notebook, its run stored where this test can read it back
+    store_dir, nb_dir = tmp_path/"store", tmp_path/"lab"
+    nb_dir.mkdir()
+    nb = json.loads((ROOT/"nbs"/"06_explore.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    cell["source"] = [re.sub(r"^artifacts_dir = None", f"artifacts_dir = {str(store_dir)!r}", l) for l in cell["source"]]
+    cell["source"] = [re.sub(r"^limit = \d+", "limit = 12", l) for l in cell["source"]]
+    (nb_dir/"explore.ipynb").write_text(json.dumps(nb))
+    port, token = _free_port(), "fd-test-token"
+    log = open(tmp_path/"jupyterlab.log", "w")
+    lab = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+                            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={nb_dir}", "--ServerApp.open_browser=False",
+                            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+                           + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        for _ in range(120):  # bounded: 60 s
+            if lab.poll() is not None: pytest.fail("jupyterlab exited: " + (tmp_path/"jupyterlab.log").read_text()[-2000:])
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1).status == 200: break
+            except OSError: time.sleep(0.5)
+        else: pytest.fail("jupyterlab did not answer in 60 s")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/explore.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.get_by_text(re.compile(r"\| Idle")).first.wait_for(timeout=120_000)  # the kernel has started
+            for attempt in range(2):  # Run → Run All Cells (once more if the first click came before the menu was live)
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+                try:
+                    page.wait_for_selector(".fd-explorer", timeout=240_000 if attempt else 150_000); break
+                except Exception:
+                    page.screenshot(path=str(tmp_path/f"waiting-{attempt}.png"), full_page=True)
+                    if attempt: raise
+            keep = page.locator(".fd-explorer .widget-dropdown", has=page.locator("label", has_text=re.compile(r"^keep$"))).locator("select")
+            stage = page.locator(".fd-explorer .widget-dropdown", has=page.locator("label", has_text=re.compile(r"^stage$"))).locator("select")
+            stage.select_option("exec_gate")
+            keep.click()
+            keep.select_option("rejected")
+            listed = page.locator(".fd-explorer .widget-select select")
+            page.wait_for_function("el => el.textContent.includes('match')", arg=page.locator(".fd-explorer .fd-count, .fd-explorer .fd-empty").first.element_handle(), timeout=30_000)
+            time.sleep(1.0)  # let the comm round trip settle
+            shown = listed.locator("option").all_inner_texts()
+            page.screenshot(path=str(tmp_path/"explorer.png"), full_page=True)
+            browser.close()
+        from fastdistill.artifacts import ArtifactStore
+        from fastdistill.explore import Explorer
+        expected = Explorer("explore-demo", ArtifactStore(store_dir)).sample_ids(stage="exec_gate", keep="rejected")
+        assert shown == expected, (shown, expected)
+        assert (tmp_path/"explorer.png").stat().st_size > 10_000
+        print(f"screenshot: {tmp_path/'explorer.png'}")
+    finally:
+        try: os.killpg(lab.pid, signal.SIGTERM)
+        except ProcessLookupError: pass
+        try: lab.wait(20)
+        except subprocess.TimeoutExpired: os.killpg(lab.pid, signal.SIGKILL); lab.wait()
+        log.close()

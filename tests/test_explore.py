@@ -1,0 +1,58 @@
+"""The explorer's logic and widget, without a browser: filters list exactly the expected samples."""
+import pytest
+from fastdistill.artifacts import ArtifactStore
+from fastdistill import pipeline as P
+from fastdistill.explore import Explorer, ExplorerWidget, sample_html
+from fastdistill.tasks import get_task
+from fastdistill.teachers import DecodeProfile
+from test_pipeline import ScriptedTeacher
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    t = get_task("text2sql")
+    rows = [r for r in t.rows("train") if r["input"]["db_id"] == "concert"][:5]
+    prompts, gold = [t.prompt(r) for r in rows], [r["target"] for r in rows]
+    answers = {prompts[0]: [gold[0], "SELECT nonsense FROM nowhere"], prompts[1]: [gold[1], gold[1]],
+               prompts[2]: ["", "SELECT 1"], prompts[3]: ["SELECT broken FROM", gold[3]], prompts[4]: [None, "SELECT 2"]}
+    store = ArtifactStore(tmp_path_factory.mktemp("explore"))
+    run_id = store.create_run("explore-test")
+    P.canonicalize(store, run_id, "text2sql", rows=rows); P.dedup(store, run_id)
+    P.generate(store, run_id, ScriptedTeacher(answers), DecodeProfile(n=2, top_logprobs=0))
+    P.clean(store, run_id, "text2sql"); P.rule_filter(store, run_id, "text2sql"); P.exec_gate(store, run_id, "text2sql")
+    P.judge(store, run_id, None); P.select(store, run_id, require_gold_match=True)
+    return store, run_id, [r["sample_id"] for r in rows]
+
+def test_filters_list_exactly_the_expected_samples(run):
+    store, run_id, ids = run
+    ex = Explorer(run_id, store)
+    assert ex.sample_ids(stage="exec_gate", keep="rejected") == sorted({ids[0], ids[3]})  # the two queries that fail to run
+    assert ex.sample_ids(stage="rule_filter", reject_reason="empty") == [ids[2]]
+    assert ex.sample_ids(stage="generate", keep="rejected") == [ids[4]]  # the failed candidate
+    assert ex.sample_ids(stage="select", keep="kept") == sorted({ids[0], ids[1], ids[3]})
+    assert ex.sample_ids(stage="select", reject_reason="gold_mismatch") == sorted({ids[2], ids[4]})
+    assert ex.values("exec_error") == ["runtime", "syntax"]  # an unknown table; an incomplete query
+    assert ex.sample_ids(stage="exec_gate", exec_error="syntax") == [ids[3]]
+    assert ex.sample_ids(stage="generate", text="SELECT 2") == [ids[4]]
+    assert ex.sample_ids(stage="generate", judge=(0.5, 1.0)) == []  # no judge scores in this run: nothing in range
+
+def test_widget_filters_select_and_empty_message(run):
+    store, run_id, ids = run
+    w = ExplorerWidget(Explorer(run_id, store))
+    assert list(w.samples.options) == sorted(ids)  # default: the last stage (select), every outcome: all five questions
+    w.stage.value = "exec_gate"; w.keep.value = "rejected"
+    assert list(w.samples.options) == sorted({ids[0], ids[3]})
+    assert "2 sample(s) match" in w.message.value
+    w.samples.value = ids[3]
+    assert "SELECT broken FROM" in w.view.value and "gold" in w.view.value
+    assert [v for _, v in w.candidate.options]  # the token view can be chosen
+    w.text.value = "no such text anywhere 9f"
+    assert list(w.samples.options) == [] and "No samples match" in w.message.value and w.view.value == ""
+
+def test_sample_view_has_candidates_gold_and_executions(run):
+    store, run_id, ids = run
+    s = Explorer(run_id, store).sample(ids[0])
+    assert len(s["candidates"]) == 2 and s["gold"] in s["executions"] and s["executions"][s["gold"]]["ok"]
+    assert any(not e["ok"] for e in s["executions"].values())  # the failing candidate's error is shown
+    page = sample_html(s)
+    assert "nonsense" in page and "(gold)" in page
+    with pytest.raises(KeyError, match="has no candidates"): Explorer(run_id, store).sample("no-such-sample")
