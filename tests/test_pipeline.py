@@ -142,3 +142,26 @@ def test_config_errors_name_keys_and_cli_exits_2(tmp_path, capsys):
         assert part in msg, msg
     assert cli_main(["run", str(bad), "--artifacts-dir", str(tmp_path/"a")]) == 2
     assert "unknown key" in capsys.readouterr().err
+
+def test_rubric_judge_scores_and_records_unparsable_replies(tmp_path):
+    rows, t = _rows(3)
+    answers = {t.prompt(r): [r["target"]] for r in rows}
+    store = ArtifactStore(tmp_path)
+    run = store.create_run("rubric")
+    P.canonicalize(store, run, "text2sql", rows=rows); P.dedup(store, run)
+    P.generate(store, run, ScriptedTeacher(answers), DecodeProfile(n=1, top_logprobs=0))
+    P.clean(store, run, "text2sql"); P.rule_filter(store, run, "text2sql"); P.exec_gate(store, run, "text2sql")
+    class JudgeTeacher(Teacher):
+        "Replies 'score: 5', 'score: 2' and then something that is not a score."
+        name, capabilities = "judge", Capabilities(text=True)
+        def generate(self, prompts, profile, progress=False):
+            replies = ["The answer is right. score: 5", "score: 2", "I cannot tell."]
+            return [[_candidate(text=replies[i % 3])] for i, _ in enumerate(prompts)]
+    P.judge(store, run, P.RubricJudge(JudgeTeacher()))
+    got = store.load(run, "judge").to_list()
+    assert sorted(((r["judge_score"] is None, r["judge_score"] or 0.0, r["judge_error"] is None) for r in got)) == \
+        [(False, 0.25, True), (False, 1.0, True), (True, 0.0, False)]
+    assert any("unparsable judge reply" in (r["judge_error"] or "") for r in got)
+    assert all(r["exec_score"] == 1.0 for r in got)  # the execution-derived score is kept apart from the judge's
+    q = store.reports(run, "judge")["quality"]
+    assert q["judge_score"] == {"min": 0.25, "mean": 0.625, "max": 1.0} and q["kept"] == 3
