@@ -241,7 +241,7 @@ def run(config: dict | str | Path | None = None, artifacts_dir: str | Path | Non
                 if pts: curves.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=f"{name}: {col}"))
         figs["Student training"] = curves
     metric = "result_match" if cfg["task"] == "text2sql" else "exact_match"
-    figs[f"Held-out {metric} ({ev_split}, {ev_limit or 'all'} rows)"] = go.Figure(
+    figs[f"Held-out {metric} ({ev_split}, {evals[0]['n'] if evals else 0} questions)"] = go.Figure(
         [go.Bar(x=[e["model"] for e in evals], y=[e.get(metric) for e in evals])], layout=dict(height=360))
     summary["evaluation"] = evals
     summary["wall_s"] = round(time.perf_counter() - t0, 1)

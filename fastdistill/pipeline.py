@@ -64,9 +64,10 @@ def kept_rows(store: ArtifactStore, run_id: str, stage: str) -> list:
 
 def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict], fn: Callable,
               key: str = "sample_id", batch_size: int = 64, config: dict | None = None, expand: Callable | None = None,
-              progress: bool = False) -> dict:
+              progress: bool = False, generates: bool = False) -> dict:
     """Run `fn(batch) -> output rows` over `rows` into stage `stage`; returns its quality report.
-    `expand(row) -> keys` names the output keys an input row produces (default: its own key), for resuming."""
+    `expand(row) -> keys` names the output keys an input row produces (default: its own key), for resuming.
+    `generates`: the stage produces tokens (its timing report counts tokens and per-row latency; later stages only carry them)."""
     if store.has_stage(run_id, stage): return store.reports(run_id, stage).get("quality", {})
     from tqdm.auto import tqdm
     w = store.writer(run_id, stage, key=key, config=config)
@@ -78,8 +79,9 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
         btoks = 0
         for r in out:
             if r.get("keep") is None or ("reject_reason" not in r): raise PipelineError(f"stage {stage!r}: row {r.get(key)} lacks keep/reject_reason")
-            if r.get("latency_s") is not None: lat.append(r["latency_s"])
-            btoks += len(r.get("token_ids") or [])
+            if generates:
+                if r.get("latency_s") is not None: lat.append(r["latency_s"])
+                btoks += len(r.get("token_ids") or [])
         toks += btoks
         batches.append((time.perf_counter() - tb, len(out), btoks))
         w.append([r for r in out if r[key] not in w])
@@ -195,7 +197,7 @@ def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: Decod
         return out
     return run_stage(store, run_id, "generate", kept_rows(store, run_id, "dedup"), fn, key="gen_id", batch_size=batch_size,
                      expand=lambda r: [gen_id(r["sample_id"], tid, profile, j) for j in range(profile.n)],
-                     config={"teacher": teacher.describe(), "decode": profile.__dict__}, progress=progress)
+                     config={"teacher": teacher.describe(), "decode": profile.__dict__}, progress=progress, generates=True)
 
 # %% ../nbs/05_pipeline.ipynb #1736347e
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
