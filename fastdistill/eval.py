@@ -153,9 +153,10 @@ def write_eval_report(store: ArtifactStore, run_id: str) -> Path:
             for e in s["evaluation"]]
     fig = go.Figure([go.Bar(x=[r["model"] for r in rows], y=[r["result_match"] for r in rows], name="result match"),
                      go.Bar(x=[r["model"] for r in rows], y=[r["exec_pass"] for r in rows], name="exec pass")], layout=dict(barmode="group", height=360))
-    def cell(v): return html.escape(json.dumps(v, indent=1) if isinstance(v, (dict, list)) else (f"{v:.4g}" if isinstance(v, float) else str(v)))
-    table = "<table><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in rows[0]) + "</tr>" + "".join(
-        "<tr>" + "".join(f"<td>{cell(r[k]) if k in r else ''}</td>" for k in rows[0]) + "</tr>" for r in rows) + "</table>"
+    def cell(v): return html.escape(json.dumps(v, indent=1, ensure_ascii=False) if isinstance(v, (dict, list)) else (f"{v:.4g}" if isinstance(v, float) else str(v)))
+    cols = list(dict.fromkeys(k for r in rows for k in r))  # every column any model has (the teacher has no agreement with itself)
+    table = "<table><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in cols) + "</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{cell(r[k]) if k in r else ''}</td>" for k in cols) + "</tr>" for r in rows) + "</table>"
     check = "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td><pre>{cell(v)}</pre></td></tr>" for k, v in run_checklist(store, run_id).items()) + "</table>"
     status = "<p class='fd-ok'>Every number above was recomputed from the run's stored eval stages and equals the summary.</p>" if not problems else \
              "<p class='fd-bad'>Mismatches: " + html.escape("; ".join(problems)) + "</p>"
