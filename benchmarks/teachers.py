@@ -12,7 +12,9 @@ import argparse, json, statistics, time
 from pathlib import Path
 import torch
 from fastdistill.tasks import get_task
-from fastdistill.teachers import DecodeProfile, FaultProxy, HFTeacher, OpenAITeacher, serve_teacher
+from fastdistill.teachers import DecodeProfile, HFTeacher, OpenAITeacher
+from fastdistill.testing import FaultProxy, serve_teacher
+from fastdistill.zoo import zoo_teacher
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -22,7 +24,7 @@ def main():
     a = ap.parse_args()
     task = get_task("text2sql")
     prompts = [task.prompt(r) for r in task.rows("train")[: a.prompts]]
-    local = HFTeacher.from_zoo("text2sql", "quick")
+    local = zoo_teacher("text2sql", "quick")
     prof = DecodeProfile(max_tokens=48, top_logprobs=5)
     rows = []
     local.generate(prompts[:4], prof)  # warm-up

@@ -18,7 +18,7 @@ def main():
     a = ap.parse_args()
     os.environ["FASTDISTILL_MODEL_CACHE_DIR"] = a.cache or tempfile.mkdtemp(prefix="fd-zoo-bench-")
     import torch
-    from fastdistill.models import get_teacher, zoo_table
+    from fastdistill.zoo import get_teacher, zoo_table
     rows = []
     for t in a.tasks:
         t0 = time.perf_counter()
@@ -32,6 +32,13 @@ def main():
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, profile {a.profile}\n")
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows: print("| " + " | ".join(str(r[c]) for c in cols) + " |")
-    if a.json: Path(a.json).write_text(json.dumps(rows, indent=1))
+    if a.json:
+        import platform, subprocess
+        import fastdistill
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or None
+        meta = {"profile": a.profile, "fastdistill": fastdistill.__version__, "commit": commit, "torch": torch.__version__,
+                "threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu",
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores", "trainer": "Distiller (sft_term)"}
+        Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
 
 if __name__ == "__main__": main()

@@ -11,24 +11,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 import pyarrow as pa
+from fastcore.basics import patch
 import datasets
 from .core import (RunManifest, atomic_write_bytes, atomic_write_text, canonical_json, config_hash, file_sha256,
                               content_hash, load_settings, package_version, row_hash, utc_now, validate_name, new_run_id)
 
 # %% auto #0
-__all__ = ['ArtifactError', 'StageWriter', 'VerifyResult', 'ArtifactStore', 'read_jsonl']
+__all__ = ['ArtifactError', 'read_arrow', 'StageWriter', 'VerifyResult', 'ArtifactStore', 'read_jsonl']
 
 # %% ../nbs/01_artifacts.ipynb #823d877c
 class ArtifactError(ValueError):
     "A problem with stored artifacts or with data offered to the store."
 
+# %% ../nbs/01_artifacts.ipynb #ba13e542
 def _arrow_bytes(table: pa.Table) -> bytes:
     "Serialise a table in the Arrow IPC stream format that `datasets.Dataset.from_file` reads."
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as w: w.write_table(table)
     return sink.getvalue().to_pybytes()
 
-def _read_arrow(path: Path) -> pa.Table:
+# %% ../nbs/01_artifacts.ipynb #9dae5a9f
+def read_arrow(path: Path) -> pa.Table:
     "Read one Arrow IPC stream shard."
     with pa.memory_map(str(path)) as src: return pa.ipc.open_stream(src).read_all()
 
@@ -61,71 +64,85 @@ class StageWriter:
     def __contains__(self, key) -> bool: return key in self.stored
     def __len__(self) -> int: return len(self.stored)
 
-    def remaining(self, rows: Iterable[Mapping]) -> list:
-        "The rows whose key is not stored yet."
-        return [r for r in rows if r.get(self.key) not in self.stored]
-
-    def _check(self, rows):
-        "Validate a batch: key present and new, values canonical. Returns the row hashes."
-        seen, hashes = {}, []
-        for i, r in enumerate(rows):
-            k = r.get(self.key) if isinstance(r, Mapping) else None
-            if k is None: raise ArtifactError(f"stage {self.stage!r}: row {i} of the batch has no {self.key!r} field")
-            if k in self.stored: raise ArtifactError(f"stage {self.stage!r}: {self.key} {k} is already stored (use remaining())")
-            if k in seen: raise ArtifactError(f"stage {self.stage!r}: {self.key} {k} appears twice in the batch (rows {seen[k]} and {i})")
-            seen[k] = i
-            try: hashes.append(row_hash(r))
-            except (ValueError, TypeError) as e: raise ArtifactError(f"stage {self.stage!r}, {self.key} {k}: {e}") from None
-        return hashes
-
-    def append(self, rows: Sequence[Mapping]) -> int:
-        "Validate and store one batch as a shard; returns the number of rows written."
-        rows = list(rows)
-        if not rows: return 0
-        self._check(rows)
-        try: table = pa.Table.from_pylist(rows)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise ArtifactError(f"stage {self.stage!r}: rows cannot be stored as Arrow ({e})") from None
-        stored_rows = table.to_pylist()  # hash what Arrow stores (e.g. float32), not what was offered
-        hashes = [row_hash(r) for r in stored_rows]
-        name = f"shard-{self._n_shards:05d}"
-        shard = self.dir/"shards"/f"{name}.arrow"
-        lines = "".join(f"{r[self.key]}\t{h}\n" for r, h in zip(stored_rows, hashes))
-        atomic_write_text(shard.with_suffix(".hashes"), lines)  # the shard only counts once its .arrow exists
-        atomic_write_bytes(shard, _arrow_bytes(table))
-        self.stored.update((r[self.key], h) for r, h in zip(stored_rows, hashes))
-        self._n_shards += 1
-        return len(rows)
-
-    def finish(self, reports: Mapping[str, Any] | None = None, extra: Mapping | None = None) -> RunManifest:
-        "Write reports and manifest, then move the stage into place in one rename."
-        if self.finished is not None: return self.finished
-        shards, schemas, all_hashes = [], [], []
-        for p in sorted(self.dir.glob("shards/shard-*.arrow")):
-            hs = [l.split("\t")[1] for l in p.with_suffix(".hashes").read_text().splitlines()]
-            shards.append(dict(name=p.name, rows=len(hs), file_sha256=file_sha256(p), content_hash=content_hash(hs)))
-            with pa.memory_map(str(p)) as src: schemas.append(pa.ipc.open_stream(src).schema)
-            all_hashes += hs
-        for p in sorted(self.dir.glob("shards/shard-*.hashes")): p.unlink()
-        schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
-        atomic_write_text(self.dir/"row_hashes.tsv", "".join(f"{k}\t{h}\n" for k, h in sorted(self.stored.items())))
-        for name, rep in (reports or {}).items():
-            atomic_write_text(self.dir/"reports"/f"{validate_name(name, 'report name')}.json",
-                              json.dumps(rep, indent=1, sort_keys=True, default=str))
-        info = self.store.run_info(self.run_id)
-        m = RunManifest(run_id=self.run_id, stage=self.stage, row_count=len(all_hashes),
-                        schema={f.name: str(f.type) for f in schema}, content_hash=content_hash(all_hashes),
-                        config={**info.get("config", {}), **self.config}, parent_run_id=info.get("parent_run_id"),
-                        key=self.key, shards=shards, extra=dict(extra or {}))
-        atomic_write_text(self.dir/"manifest.json", m.to_json())
-        os.replace(self.dir, self.final_dir)
-        self.finished = m
-        return m
-
     def __enter__(self): return self
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None: self.finish()
         return False
+
+# %% ../nbs/01_artifacts.ipynb #d8665fcb
+@patch
+def rows(self: StageWriter) -> list:
+    "Every row stored so far, finished or not (in shard order)."
+    return [r for p in sorted(self.dir.glob("shards/shard-*.arrow")) for r in read_arrow(p).to_pylist()]
+
+# %% ../nbs/01_artifacts.ipynb #17ad17ee
+@patch
+def remaining(self: StageWriter, rows: Iterable[Mapping]) -> list:
+    "The rows whose key is not stored yet."
+    return [r for r in rows if r.get(self.key) not in self.stored]
+
+# %% ../nbs/01_artifacts.ipynb #c072f889
+@patch
+def _check(self: StageWriter, rows):
+    "Validate a batch: key present and new, values canonical. Returns the row hashes."
+    seen, hashes = {}, []
+    for i, r in enumerate(rows):
+        k = r.get(self.key) if isinstance(r, Mapping) else None
+        if k is None: raise ArtifactError(f"stage {self.stage!r}: row {i} of the batch has no {self.key!r} field")
+        if k in self.stored: raise ArtifactError(f"stage {self.stage!r}: {self.key} {k} is already stored (use remaining())")
+        if k in seen: raise ArtifactError(f"stage {self.stage!r}: {self.key} {k} appears twice in the batch (rows {seen[k]} and {i})")
+        seen[k] = i
+        try: hashes.append(row_hash(r))
+        except (ValueError, TypeError) as e: raise ArtifactError(f"stage {self.stage!r}, {self.key} {k}: {e}") from None
+    return hashes
+
+# %% ../nbs/01_artifacts.ipynb #794d2fa8
+@patch
+def append(self: StageWriter, rows: Sequence[Mapping]) -> int:
+    "Validate and store one batch as a shard; returns the number of rows written."
+    rows = list(rows)
+    if not rows: return 0
+    self._check(rows)
+    try: table = pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise ArtifactError(f"stage {self.stage!r}: rows cannot be stored as Arrow ({e})") from None
+    stored_rows = table.to_pylist()  # hash what Arrow stores (e.g. float32), not what was offered
+    hashes = [row_hash(r) for r in stored_rows]
+    name = f"shard-{self._n_shards:05d}"
+    shard = self.dir/"shards"/f"{name}.arrow"
+    lines = "".join(f"{r[self.key]}\t{h}\n" for r, h in zip(stored_rows, hashes))
+    atomic_write_text(shard.with_suffix(".hashes"), lines)  # the shard only counts once its .arrow exists
+    atomic_write_bytes(shard, _arrow_bytes(table))
+    self.stored.update((r[self.key], h) for r, h in zip(stored_rows, hashes))
+    self._n_shards += 1
+    return len(rows)
+
+# %% ../nbs/01_artifacts.ipynb #52ddff4f
+@patch
+def finish(self: StageWriter, reports: Mapping[str, Any] | None = None, extra: Mapping | None = None) -> RunManifest:
+    "Write reports and manifest, then move the stage into place in one rename."
+    if self.finished is not None: return self.finished
+    shards, schemas, all_hashes = [], [], []
+    for p in sorted(self.dir.glob("shards/shard-*.arrow")):
+        hs = [l.split("\t")[1] for l in p.with_suffix(".hashes").read_text().splitlines()]
+        shards.append(dict(name=p.name, rows=len(hs), file_sha256=file_sha256(p), content_hash=content_hash(hs)))
+        with pa.memory_map(str(p)) as src: schemas.append(pa.ipc.open_stream(src).schema)
+        all_hashes += hs
+    for p in sorted(self.dir.glob("shards/shard-*.hashes")): p.unlink()
+    schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+    atomic_write_text(self.dir/"row_hashes.tsv", "".join(f"{k}\t{h}\n" for k, h in sorted(self.stored.items())))
+    for name, rep in (reports or {}).items():
+        atomic_write_text(self.dir/"reports"/f"{validate_name(name, 'report name')}.json",
+                          json.dumps(rep, indent=1, sort_keys=True, default=str))
+    info = self.store.run_info(self.run_id)
+    m = RunManifest(run_id=self.run_id, stage=self.stage, row_count=len(all_hashes),
+                    schema={f.name: str(f.type) for f in schema}, content_hash=content_hash(all_hashes),
+                    config={**info.get("config", {}), **self.config}, parent_run_id=info.get("parent_run_id"),
+                    key=self.key, shards=shards, extra=dict(extra or {}))
+    atomic_write_text(self.dir/"manifest.json", m.to_json())
+    os.replace(self.dir, self.final_dir)
+    self.finished = m
+    return m
 
 # %% ../nbs/01_artifacts.ipynb #3512aec1
 @dataclass
@@ -152,84 +169,104 @@ class ArtifactStore:
     def run_dir(self, run_id: str) -> Path: return self.root/"runs"/validate_name(run_id, "run_id")
     def stage_dir(self, run_id: str, stage: str) -> Path: return self.run_dir(run_id)/validate_name(stage, "stage")
 
-    def create_run(self, run_id: str | None = None,  # default: a fresh id from `prefix`
-                   config: Mapping | None = None,  # the run's config (canonical-JSON-able)
-                   parent_run_id: str | None = None,  # the run this one derives from
-                   prefix: str = "run") -> str:
-        "Register a run (idempotent for the same config); returns its run id."
-        run_id = validate_name(run_id or new_run_id(prefix), "run_id")
-        config = json.loads(canonical_json(config or {}))
-        if parent_run_id is not None and not (self.run_dir(parent_run_id)/"run.json").exists():
-            raise ArtifactError(f"parent run {parent_run_id!r} does not exist in {self.root}")
-        f = self.run_dir(run_id)/"run.json"
-        if f.exists():
-            old = self.run_info(run_id)
-            if old["config_hash"] != config_hash(config) or old.get("parent_run_id") != parent_run_id:
-                raise ArtifactError(f"run {run_id!r} already exists with a different config or parent; choose a new run_id")
-            return run_id
-        info = dict(run_id=run_id, parent_run_id=parent_run_id, created_at=utc_now(), config=config,
-                    config_hash=config_hash(config), package_version=package_version())
-        atomic_write_text(f, json.dumps(info, indent=1, sort_keys=True, ensure_ascii=False))
-        return run_id
-
-    def run_info(self, run_id: str) -> dict:
-        "The run's run.json."
-        f = self.run_dir(run_id)/"run.json"
-        if not f.exists(): raise ArtifactError(f"run {run_id!r} does not exist in {self.root}")
-        return json.loads(f.read_text())
-
-    def runs(self) -> list:
-        "All run ids, oldest first."
-        infos = [json.loads(p.read_text()) for p in (self.root/"runs").glob("*/run.json")]
-        return [i["run_id"] for i in sorted(infos, key=lambda i: (i["created_at"], i["run_id"]))]
-
-    def stages(self, run_id: str) -> list:
-        "Finished stages of a run."
-        return sorted(p.parent.name for p in self.run_dir(run_id).glob("*/manifest.json") if not p.parent.name.endswith(".partial"))
-
     def has_stage(self, run_id: str, stage: str) -> bool: return (self.stage_dir(run_id, stage)/"manifest.json").exists()
 
-    def writer(self, run_id: str, stage: str, key: str = "sample_id", config: Mapping | None = None) -> StageWriter:
-        "A resumable writer for one stage of an existing run."
-        self.run_info(run_id)
-        return StageWriter(self, run_id, stage, key=key, config=config)
+# %% ../nbs/01_artifacts.ipynb #466a5a09
+@patch
+def create_run(self: ArtifactStore, run_id: str | None = None,  # default: a fresh id from `prefix`
+               config: Mapping | None = None,  # the run's config (canonical-JSON-able)
+               parent_run_id: str | None = None,  # the run this one derives from
+               prefix: str = "run") -> str:
+    "Register a run (idempotent for the same config); returns its run id."
+    run_id = validate_name(run_id or new_run_id(prefix), "run_id")
+    config = json.loads(canonical_json(config or {}))
+    if parent_run_id is not None and not (self.run_dir(parent_run_id)/"run.json").exists():
+        raise ArtifactError(f"parent run {parent_run_id!r} does not exist in {self.root}")
+    f = self.run_dir(run_id)/"run.json"
+    if f.exists():
+        old = self.run_info(run_id)
+        if old["config_hash"] != config_hash(config) or old.get("parent_run_id") != parent_run_id:
+            raise ArtifactError(f"run {run_id!r} already exists with a different config or parent; choose a new run_id")
+        return run_id
+    info = dict(run_id=run_id, parent_run_id=parent_run_id, created_at=utc_now(), config=config,
+                config_hash=config_hash(config), package_version=package_version())
+    atomic_write_text(f, json.dumps(info, indent=1, sort_keys=True, ensure_ascii=False))
+    return run_id
 
-    def write_stage(self, run_id: str, stage: str, rows: Iterable[Mapping], key: str = "sample_id",
-                    shard_size: int = 1000, reports: Mapping | None = None, config: Mapping | None = None) -> RunManifest:
-        "Write all `rows` as a finished stage (resuming a partial one)."
-        w = self.writer(run_id, stage, key=key, config=config)
-        todo = w.remaining(rows)
-        for i in range(0, len(todo), shard_size): w.append(todo[i:i+shard_size])
-        return w.finish(reports=reports)
+# %% ../nbs/01_artifacts.ipynb #16c14490
+@patch
+def run_info(self: ArtifactStore, run_id: str) -> dict:
+    "The run's run.json."
+    f = self.run_dir(run_id)/"run.json"
+    if not f.exists(): raise ArtifactError(f"run {run_id!r} does not exist in {self.root}")
+    return json.loads(f.read_text())
 
-    def delete_stage(self, run_id: str, stage: str):
-        "Remove a stage (finished or partial)."
-        for d in (self.stage_dir(run_id, stage), self.stage_dir(run_id, stage).with_name(stage + ".partial")):
-            if d.exists(): shutil.rmtree(d)
+# %% ../nbs/01_artifacts.ipynb #1ac51184
+@patch
+def runs(self: ArtifactStore) -> list:
+    "All run ids, oldest first."
+    infos = [json.loads(p.read_text()) for p in (self.root/"runs").glob("*/run.json")]
+    return [i["run_id"] for i in sorted(infos, key=lambda i: (i["created_at"], i["run_id"]))]
 
-    def manifest(self, run_id: str, stage: str) -> RunManifest:
-        "The stage's manifest; a clear error when the stage is missing or unfinished."
-        f = self.stage_dir(run_id, stage)/"manifest.json"
-        if not f.exists():
-            partial = self.stage_dir(run_id, stage).with_name(stage + ".partial").exists()
-            raise ArtifactError(f"stage {stage!r} of run {run_id!r} is " + ("not finished (resume its writer)" if partial else "not stored")
-                                + f"; finished stages: {self.stages(run_id) if self.run_dir(run_id).exists() else []}")
-        return RunManifest.from_json(f.read_text(), str(f))
+# %% ../nbs/01_artifacts.ipynb #aa372348
+@patch
+def stages(self: ArtifactStore, run_id: str) -> list:
+    "Finished stages of a run."
+    return sorted(p.parent.name for p in self.run_dir(run_id).glob("*/manifest.json") if not p.parent.name.endswith(".partial"))
 
-    def load(self, run_id: str, stage: str) -> datasets.Dataset:
-        "A finished stage as a 🤗 `datasets.Dataset` (memory-mapped Arrow)."
-        m, d = self.manifest(run_id, stage), self.stage_dir(run_id, stage)
-        parts = [datasets.Dataset.from_file(str(d/"shards"/s["name"])) for s in m.shards]
-        if not parts: return datasets.Dataset.from_dict({k: [] for k in m.schema})
-        try: return datasets.concatenate_datasets(parts)
-        except ValueError:  # shards inferred different types (e.g. an all-null column): promote
-            tables = [_read_arrow(d/"shards"/s["name"]) for s in m.shards]
-            return datasets.Dataset(pa.concat_tables(tables, promote_options="permissive"))
+# %% ../nbs/01_artifacts.ipynb #828ffced
+@patch
+def writer(self: ArtifactStore, run_id: str, stage: str, key: str = "sample_id", config: Mapping | None = None) -> StageWriter:
+    "A resumable writer for one stage of an existing run."
+    self.run_info(run_id)
+    return StageWriter(self, run_id, stage, key=key, config=config)
 
-    def reports(self, run_id: str, stage: str) -> dict:
-        "The stage's reports by name."
-        self.manifest(run_id, stage)
-        return {p.stem: json.loads(p.read_text()) for p in sorted((self.stage_dir(run_id, stage)/"reports").glob("*.json"))}
+# %% ../nbs/01_artifacts.ipynb #4ef49a2f
+@patch
+def write_stage(self: ArtifactStore, run_id: str, stage: str, rows: Iterable[Mapping], key: str = "sample_id",
+                shard_size: int = 1000, reports: Mapping | None = None, config: Mapping | None = None) -> RunManifest:
+    "Write all `rows` as a finished stage (resuming a partial one)."
+    w = self.writer(run_id, stage, key=key, config=config)
+    todo = w.remaining(rows)
+    for i in range(0, len(todo), shard_size): w.append(todo[i:i+shard_size])
+    return w.finish(reports=reports)
+
+# %% ../nbs/01_artifacts.ipynb #33ca4ee8
+@patch
+def delete_stage(self: ArtifactStore, run_id: str, stage: str):
+    "Remove a stage (finished or partial)."
+    for d in (self.stage_dir(run_id, stage), self.stage_dir(run_id, stage).with_name(stage + ".partial")):
+        if d.exists(): shutil.rmtree(d)
+
+# %% ../nbs/01_artifacts.ipynb #953d2708
+@patch
+def manifest(self: ArtifactStore, run_id: str, stage: str) -> RunManifest:
+    "The stage's manifest; a clear error when the stage is missing or unfinished."
+    f = self.stage_dir(run_id, stage)/"manifest.json"
+    if not f.exists():
+        partial = self.stage_dir(run_id, stage).with_name(stage + ".partial").exists()
+        raise ArtifactError(f"stage {stage!r} of run {run_id!r} is " + ("not finished (resume its writer)" if partial else "not stored")
+                            + f"; finished stages: {self.stages(run_id) if self.run_dir(run_id).exists() else []}")
+    return RunManifest.from_json(f.read_text(), str(f))
+
+# %% ../nbs/01_artifacts.ipynb #9f461619
+@patch
+def load(self: ArtifactStore, run_id: str, stage: str) -> datasets.Dataset:
+    "A finished stage as a 🤗 `datasets.Dataset` (memory-mapped Arrow)."
+    m, d = self.manifest(run_id, stage), self.stage_dir(run_id, stage)
+    parts = [datasets.Dataset.from_file(str(d/"shards"/s["name"])) for s in m.shards]
+    if not parts: return datasets.Dataset.from_dict({k: [] for k in m.schema})
+    try: return datasets.concatenate_datasets(parts)
+    except ValueError:  # shards inferred different types (e.g. an all-null column): promote
+        tables = [read_arrow(d/"shards"/s["name"]) for s in m.shards]
+        return datasets.Dataset(pa.concat_tables(tables, promote_options="permissive"))
+
+# %% ../nbs/01_artifacts.ipynb #d103ac49
+@patch
+def reports(self: ArtifactStore, run_id: str, stage: str) -> dict:
+    "The stage's reports by name."
+    self.manifest(run_id, stage)
+    return {p.stem: json.loads(p.read_text()) for p in sorted((self.stage_dir(run_id, stage)/"reports").glob("*.json"))}
 
 # %% ../nbs/01_artifacts.ipynb #28f87883
 def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
@@ -247,7 +284,7 @@ def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
         if (fh := file_sha256(p)) != s["file_sha256"]:
             res.problems.append(f"shard {s['name']}: file sha256 {fh[:12]}… differs from manifest {s['file_sha256'][:12]}…")
         try:
-            table = _read_arrow(p)
+            table = read_arrow(p)
             table.validate(full=True)
             rows = table.to_pylist()
         except Exception as e:  # corrupt metadata, offsets or UTF-8: report, never crash
@@ -277,6 +314,7 @@ def _lineage(store: ArtifactStore, run_id: str) -> list:
         run_id = store.run_info(run_id).get("parent_run_id")
     return chain[::-1]
 
+# %% ../nbs/01_artifacts.ipynb #876d1bfe
 def _descendants(store: ArtifactStore, run_id: str) -> list:
     "Every run derived from `run_id`, breadth first (children, then grandchildren, ...)."
     children = {}
@@ -293,6 +331,7 @@ ArtifactStore.ancestors = lambda self, run_id: _lineage(self, run_id)[:-1][::-1]
 # %% ../nbs/01_artifacts.ipynb #29a98357
 def _no_constants(name): raise ValueError(f"{name} is not allowed")
 
+# %% ../nbs/01_artifacts.ipynb #0f76ab0a
 def read_jsonl(path: str | Path, required: Sequence[str] = ("sample_id",), key: str | None = "sample_id") -> list:
     "Parse a JSONL file strictly; errors name file and line."
     path, rows, first_seen = Path(path), [], {}
@@ -310,11 +349,13 @@ def read_jsonl(path: str | Path, required: Sequence[str] = ("sample_id",), key: 
             rows.append(r)
     return rows
 
+# %% ../nbs/01_artifacts.ipynb #8191ae66
 def _import_jsonl(store: ArtifactStore, path, run_id: str, stage: str, required=("sample_id",), key="sample_id") -> RunManifest:
     "Validate a whole JSONL file, then store it as a finished stage."
     rows = read_jsonl(path, required=required, key=key)
     return store.write_stage(run_id, stage, rows, key=key)
 
+# %% ../nbs/01_artifacts.ipynb #34db0c75
 def _export_jsonl(store: ArtifactStore, run_id: str, stage: str, path) -> Path:
     "Write a stage as canonical JSONL, atomically."
     ds = store.load(run_id, stage)

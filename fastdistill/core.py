@@ -6,16 +6,19 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #172b3eea
 from __future__ import annotations
-import configparser, datetime as _dt, hashlib, json, math, os, re, secrets, tempfile, unicodedata
-from dataclasses import dataclass, field, asdict, fields
+import configparser, contextlib, copy, datetime as _dt, difflib, hashlib, json, math, os, re, secrets, shutil, tempfile, types
+import typing, unicodedata, uuid
+from dataclasses import dataclass, field, asdict, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
+
 
 # %% auto #0
 __all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'SettingsError', 'user_cache_dir',
            'Settings', 'find_settings_file', 'load_settings', 'canonical_json', 'sha256_hex', 'sample_id', 'split_of',
-           'validate_name', 'new_run_id', 'atomic_write_bytes', 'atomic_write_text', 'file_sha256', 'row_hash',
-           'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest', 'setup_plotly']
+           'validate_name', 'new_run_id', 'atomic_write_bytes', 'atomic_write_text', 'file_sha256', 'atomic_directory',
+           'row_hash', 'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest', 'ConfigError',
+           'FieldErrors', 'option', 'section', 'config_from_dict', 'read_config', 'config_to_dict', 'setup_plotly']
 
 # %% ../nbs/00_core.ipynb #2fbc4bf3
 SETTINGS_SECTION = "fastdistill"
@@ -25,6 +28,7 @@ SETTINGS_KEYS = ("artifacts_dir", "model_cache_dir", "data_dir", "seed", "device
 class SettingsError(ValueError):
     "A settings key or value that FastDistill does not accept."
 
+# %% ../nbs/00_core.ipynb #e11db82b
 def user_cache_dir() -> Path:
     "FastDistill's folder under the user's cache directory."
     base = os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache"
@@ -122,10 +126,12 @@ def _canon(x, where: str):
     if hasattr(x, "tolist") and callable(x.tolist): return _canon(x.tolist(), where)  # numpy/torch scalars and arrays
     raise TypeError(f"value of type {type(x).__name__} at {where} cannot be written as canonical JSON")
 
+# %% ../nbs/00_core.ipynb #2e6f434a
 def canonical_json(obj: Any) -> str:
     "Serialise `obj` as canonical JSON: sorted keys, compact, NFC strings, None fields dropped, no NaN/inf."
     return json.dumps(_canon(obj, "$"), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
+# %% ../nbs/00_core.ipynb #15c2ad03
 def sha256_hex(text: str | bytes) -> str:
     "Hex SHA-256 of a string (UTF-8) or bytes."
     return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
@@ -165,6 +171,7 @@ def validate_name(name: str, what: str = "run_id") -> str:
                          "starting with a letter or digit, without '..' or path separators")
     return name
 
+# %% ../nbs/00_core.ipynb #a71282e6
 def new_run_id(prefix: str = "run") -> str:
     "A fresh, sortable run id: prefix, UTC timestamp and random suffix."
     validate_name(prefix, "run id prefix")
@@ -187,10 +194,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         raise
     return path
 
+# %% ../nbs/00_core.ipynb #c9834328
 def atomic_write_text(path: str | Path, text: str) -> Path:
     "Atomically write UTF-8 text to `path`."
     return atomic_write_bytes(path, text.encode("utf-8"))
 
+# %% ../nbs/00_core.ipynb #a1743a24
 def file_sha256(path: str | Path) -> str:
     "SHA-256 of a file's bytes, streamed."
     h = hashlib.sha256()
@@ -198,11 +207,28 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
+# %% ../nbs/00_core.ipynb #8771c08e
+@contextlib.contextmanager
+def atomic_directory(path: str | Path):  # the folder to create or replace
+    "Yield a temporary folder beside `path`; on success it replaces `path` in one rename, on error it is removed."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists(): shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp)
+
+
 # %% ../nbs/00_core.ipynb #6cf7e66e
 def row_hash(row: Mapping) -> str:
     "SHA-256 of one row's canonical JSON."
     return sha256_hex(canonical_json(row))
 
+# %% ../nbs/00_core.ipynb #8d016547
 def content_hash(row_hashes: Iterable[str]) -> str:
     "Order-independent hash of a multiset of row hashes."
     return sha256_hex("\n".join(sorted(row_hashes)))
@@ -213,10 +239,12 @@ def package_version() -> str:
     from fastdistill import __version__
     return __version__
 
+# %% ../nbs/00_core.ipynb #f16215a3
 def utc_now() -> str:
     "Current UTC time in ISO 8601 with seconds."
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
+# %% ../nbs/00_core.ipynb #b6df6614
 def config_hash(config: Mapping | None) -> str:
     "Hash of a run config's canonical JSON."
     return sha256_hex(canonical_json(config or {}))
@@ -259,6 +287,114 @@ class RunManifest:
         if missing := sorted(required - d.keys()): raise ValueError(f"{source}: missing field(s) {', '.join(missing)}")
         if unknown := sorted(d.keys() - names): raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}")
         return cls(**d)
+
+# %% ../nbs/00_core.ipynb #60ce9225
+class ConfigError(ValueError):
+    "A config with problems; the message lists each one by its key path."
+
+# %% ../nbs/00_core.ipynb #28fe935f
+class FieldErrors(ValueError):
+    "Raised by a config dataclass's `__post_init__` for checks across fields: (key, message) pairs, keys relative to it."
+    def __init__(self, problems: list): super().__init__("; ".join(f"{k}: {m}" for k, m in problems)); self.problems = problems
+
+# %% ../nbs/00_core.ipynb #4e89dde4
+def option(default: Any,  # the default value (a list or dict is copied per instance)
+           choices: tuple | Callable | None = None,  # allowed values, or a function returning them (e.g. a registry's keys)
+           ge: float | None = None, gt: float | None = None, le: float | None = None):  # numeric range
+    "A dataclass field that `config_from_dict` checks."
+    meta = {"choices": choices, "ge": ge, "gt": gt, "le": le}
+    if isinstance(default, (list, dict)): return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+# %% ../nbs/00_core.ipynb #03baf238
+def section(cls: type, **overrides):
+    "A nested dataclass field whose default is `cls(**overrides)`."
+    return field(default_factory=lambda: cls(**overrides))
+
+# %% ../nbs/00_core.ipynb #95155bf2
+def _type_name(hint) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType): return " or ".join(_type_name(a) for a in typing.get_args(hint))
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+# %% ../nbs/00_core.ipynb #ab63eb02
+def _coerce(value, hint) -> tuple:
+    "(True, value) if `value` fits the annotation `hint` (ints widened to float), else (False, None)."
+    origin = typing.get_origin(hint)
+    if hint is Any: return True, value
+    if origin in (typing.Union, types.UnionType):
+        for h in typing.get_args(hint):
+            ok, v = _coerce(value, h)
+            if ok: return True, v
+        return False, None
+    if hint is type(None): return value is None, None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool): return True, float(value)
+    if hint is int and isinstance(value, bool): return False, None
+    if origin in (list, tuple) or hint in (list, tuple): return isinstance(value, (list, tuple)), list(value) if isinstance(value, (list, tuple)) else None
+    return (True, value) if isinstance(value, origin or hint) else (False, None)
+
+# %% ../nbs/00_core.ipynb #35fe8662
+def _check_range(value, meta: Mapping) -> str | None:
+    "Why `value` breaks the field's choices or range, or None."
+    choices = meta.get("choices")
+    choices = choices() if callable(choices) else choices
+    if choices is not None and value not in choices: return f"{value!r} is not one of {', '.join(map(str, choices))}"
+    if value is None or isinstance(value, (str, bool, list)): return None
+    for op, bound, ok in (("≥", meta.get("ge"), lambda v, b: v >= b), (">", meta.get("gt"), lambda v, b: v > b), ("≤", meta.get("le"), lambda v, b: v <= b)):
+        if bound is not None and not ok(value, bound): return f"must be {op} {bound}, got {value}"
+    return None
+
+
+# %% ../nbs/00_core.ipynb #fba4ae1a
+def _build(cls, data, prefix: str, base, errors: list):
+    "An instance of dataclass `cls`: `base`'s values with `data` laid over them; problems go to `errors`."
+    if isinstance(data, cls): return data
+    if not isinstance(data, Mapping):
+        errors.append(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {type(data).__name__}"); return base
+    hints, fs = typing.get_type_hints(cls), {f.name: f for f in fields(cls)}
+    kw = {n: getattr(base, n) for n in fs}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if k not in fs:
+            near = difflib.get_close_matches(str(k), list(fs), n=1)
+            errors.append(f"{key}: unknown key" + (f"; did you mean {prefix + near[0]!r}?" if near else f"; known keys: {', '.join(fs)}"))
+        elif is_dataclass(hints[k]): kw[k] = _build(hints[k], v, key + ".", getattr(base, k), errors)
+        elif not (got := _coerce(v, hints[k]))[0]: errors.append(f"{key}: expected {_type_name(hints[k])}, got {type(v).__name__} {v!r}")
+        elif why := _check_range(got[1], fs[k].metadata): errors.append(f"{key}: {why}")
+        else: kw[k] = got[1]
+    try: return cls(**kw)
+    except FieldErrors as e: errors.extend(f"{prefix}{k}: {m}" for k, m in e.problems)
+    except (ValueError, TypeError) as e: errors.append(f"{prefix.rstrip('.') or 'config'}: {e}")
+    return base
+
+
+# %% ../nbs/00_core.ipynb #3b85b6a8
+def config_from_dict(cls: type,  # a dataclass whose fields may be dataclasses themselves
+                     data: Mapping | None = None,  # values to lay over the defaults, nested like the dataclass
+                     where: str = "config"):  # names the source in the error, e.g. a file path
+    "Build and validate a typed config; ConfigError lists every problem by key path."
+    errors = []
+    obj = _build(cls, data or {}, "", cls(), errors)
+    if errors: raise ConfigError(f"{where}: {len(errors)} problem(s):\n" + "\n".join(f"  - {e}" for e in errors))
+    return obj
+
+# %% ../nbs/00_core.ipynb #e7989f02
+def read_config(cls: type, source: Mapping | str | Path | None = None):
+    "A typed config from a mapping, a YAML file or an instance (returned as is); ConfigError names the file."
+    import yaml
+    if isinstance(source, cls): return source
+    where = "config"
+    if isinstance(source, (str, Path)):
+        where = str(source)
+        try: source = yaml.safe_load(Path(source).read_text()) or {}
+        except yaml.YAMLError as e: raise ConfigError(f"{where}: not valid YAML: {e}") from None
+        except OSError as e: raise ConfigError(f"{where}: cannot read: {e}") from None
+    if source is not None and not isinstance(source, Mapping): raise ConfigError(f"{where}: the top level must be a mapping")
+    return config_from_dict(cls, source, where)
+
+# %% ../nbs/00_core.ipynb #8a34824b
+def config_to_dict(cfg) -> dict:
+    "A typed config as plain nested data (for manifests, YAML and papermill)."
+    return asdict(cfg)
 
 # %% ../nbs/00_core.ipynb #1a2172ad
 def setup_plotly(renderer: str = "plotly_mimetype+notebook"):

@@ -15,6 +15,7 @@ from torch import nn, Tensor
 from tqdm.auto import tqdm
 from safetensors.torch import load_file, save_file
 from accelerate import Accelerator, DistributedDataParallelKwargs
+from fastcore.basics import patch
 from .core import atomic_write_text
 from .losses import DistillInputError, LossTerm
 from .taps import Tap, parse_signal
@@ -30,8 +31,10 @@ def model_inputs(batch: dict) -> tuple:
     if "x" in batch: return (batch["x"],), {}
     return (), {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
 
+# %% ../nbs/12_distiller.ipynb #671d0ff9
 def _logits(out) -> Tensor: return out.logits if hasattr(out, "logits") else out
 
+# %% ../nbs/12_distiller.ipynb #fc990edf
 def plan_signals(terms: Sequence[LossTerm]) -> dict:
     "Which signals each source must produce for `terms`."
     plan = {"student": set(), "teacher": set(), "batch": set()}
@@ -73,6 +76,7 @@ class PreflightReport:
     def __repr__(self):
         return "preflight:\n" + "\n".join(f"  {l:7s} {c:12s} {m}" for l, c, m in self.findings) if self.findings else "preflight: no findings"
 
+# %% ../nbs/12_distiller.ipynb #fc692b2f
 def _mem_total() -> int | None:
     try: return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError): return None
@@ -146,9 +150,11 @@ class History:
         fig.update_layout(title=title, height=360, xaxis_title="step")
         return fig
 
+# %% ../nbs/12_distiller.ipynb #967d8395
 class StopTraining(Exception):
     "Raised by a callback to end `fit` early; the Distiller saves a checkpoint (if it has a folder) and returns."
 
+# %% ../nbs/12_distiller.ipynb #59129258
 class Callback:
     "Override what you need: on_fit_start, on_step_start, on_step_end, on_eval."
     def on_fit_start(self, distiller): pass
@@ -156,6 +162,7 @@ class Callback:
     def on_step_end(self, distiller, step: int, logs: dict): pass
     def on_eval(self, distiller, step: int, metrics: dict): pass
 
+# %% ../nbs/12_distiller.ipynb #c91542e9
 class WeightSchedule(Callback):
     "Set a term's weight from a function of the step (e.g. a linear ramp)."
     def __init__(self, term: str, fn: Callable[[int], float]): self.term, self.fn = term, fn
@@ -163,12 +170,14 @@ class WeightSchedule(Callback):
         for t in d.terms:
             if t.name == self.term: t.weight = self.fn(step)
 
+# %% ../nbs/12_distiller.ipynb #40838b73
 class StopAfter(Callback):
     "End training after `n` steps of a longer planned run (an interruption, for tests and time-boxed jobs)."
     def __init__(self, n: int): self.n = n
     def on_step_end(self, d, step, logs):
         if step + 1 >= self.n: raise StopTraining(f"stopped after {self.n} steps")
 
+# %% ../nbs/12_distiller.ipynb #ae6661b6
 class ParamSchedule(Callback):
     "Set a keyword argument of a term (`LossTerm.params`) from a function of the step."
     def __init__(self, term: str, param: str, fn: Callable[[int], float]): self.term, self.param, self.fn = term, param, fn
@@ -176,10 +185,12 @@ class ParamSchedule(Callback):
         for t in d.terms:
             if t.name == self.term: t.params[self.param] = self.fn(step)
 
+# %% ../nbs/12_distiller.ipynb #c0420d2c
 def TemperatureSchedule(term: str, start: float, end: float, steps: int) -> ParamSchedule:
     "Anneal a term's `temperature` linearly from `start` to `end` over `steps` steps, then hold it."
     return ParamSchedule(term, "temperature", lambda i: start + (end - start) * min(1.0, i / max(1, steps - 1)))
 
+# %% ../nbs/12_distiller.ipynb #bebe091e
 class StageSchedule(Callback):
     "Switch the active loss terms at given steps: {0: stage-1 terms, 500: stage-2 terms}."
     def __init__(self, stages: dict): self.stages = dict(sorted(stages.items()))
@@ -197,6 +208,7 @@ def _opt_to_files(opt: torch.optim.Optimizer) -> tuple:
             else: state_json[f"{i}.{k}"] = v
     return tensors, {"param_groups": sd["param_groups"], "scalars": state_json}
 
+# %% ../nbs/12_distiller.ipynb #b2ee9a87
 def _opt_from_files(tensors: dict, meta: dict) -> dict:
     state = {}
     for key, v in tensors.items():
@@ -208,6 +220,7 @@ def _opt_from_files(tensors: dict, meta: dict) -> dict:
     groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in meta["param_groups"]]
     return {"state": state, "param_groups": groups}
 
+# %% ../nbs/12_distiller.ipynb #58b92c25
 def latest_checkpoint(folder: str | Path) -> Path | None:
     "The newest complete checkpoint under `folder`."
     done = sorted(p for p in Path(folder).glob("step-*") if (p/"state.json").exists())
@@ -264,6 +277,7 @@ class Distiller:
 # %% ../nbs/12_distiller.ipynb #9b4191dc
 def _to(batch: dict, device) -> dict: return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
+# %% ../nbs/12_distiller.ipynb #a500dfe8
 def _shard(batch: dict, rank: int, world: int) -> dict:
     "This process's contiguous share of a global batch (every process draws the same global batch)."
     n = next(len(v) for v in batch.values() if torch.is_tensor(v) or isinstance(v, list))
@@ -271,6 +285,7 @@ def _shard(batch: dict, rank: int, world: int) -> dict:
     lo, hi = rank * n // world, (rank + 1) * n // world
     return {k: v[lo:hi] if (torch.is_tensor(v) or isinstance(v, list)) and len(v) == n else v for k, v in batch.items()}
 
+# %% ../nbs/12_distiller.ipynb #345782a3
 def _next_batch(self, batches) -> dict:
     "The next batch: `batches(rng)` for a batch function (resumable order), else the next item of an iterable."
     if callable(batches): b = batches(self.rng)
@@ -282,6 +297,7 @@ def _next_batch(self, batches) -> dict:
     if self.acc.num_processes > 1: b = _shard(b, self.acc.process_index, self.acc.num_processes)
     return _to(b, self.acc.device)
 
+# %% ../nbs/12_distiller.ipynb #38b56e87
 def _term_grad_norms(parts: dict, params: list) -> dict:
     "Each term's own gradient norm over the trainable parameters (graph kept for the real backward)."
     out = {}
@@ -291,6 +307,7 @@ def _term_grad_norms(parts: dict, params: list) -> dict:
         out[f"gnorm_{n}"] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in gs if g is not None)))
     return out
 
+# %% ../nbs/12_distiller.ipynb #199f5e6a
 def _sync_modules(self):
     "Average the extra modules' gradients over processes (they are not DDP-wrapped)."
     if self.acc.num_processes == 1: return
@@ -298,6 +315,7 @@ def _sync_modules(self):
         if p.grad is None: p.grad = torch.zeros_like(p)
         torch.distributed.all_reduce(p.grad); p.grad /= self.acc.num_processes
 
+# %% ../nbs/12_distiller.ipynb #5d064995
 def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumable), or an iterable of batch dicts
          steps: int,  # total optimizer steps (a resumed run continues to this number)
          eval_fn: Callable | None = None,  # student -> {metric: value}
@@ -382,6 +400,7 @@ def _save_checkpoint(self) -> Path:
     self.acc.wait_for_everyone()
     return final
 
+# %% ../nbs/12_distiller.ipynb #5696961c
 def _load_checkpoint(self, folder: str | Path):
     "Restore student, modules, optimizer and loop state from a checkpoint folder (safetensors + JSON only)."
     from safetensors.torch import load_model
@@ -433,39 +452,42 @@ class OfflineTeacherData:
         self.k = min(ks) if ks else 0
         if self.k == 0: raise DistillInputError(f"{source}: some position has no top-k entries")
 
-    @classmethod
-    def from_artifact(cls, store, run_id: str, stage: str, **kw) -> OfflineTeacherData:
-        "Read an artifact stage (an `ArtifactStore`) as offline teacher data."
-        return cls(store.load(run_id, stage).to_list(), source=f"{run_id}/{stage}", **kw)
-
     def __len__(self): return len(self.rows)
     def __call__(self, rng: random.Random) -> dict:
         return self.collate([self.rows[rng.randrange(len(self.rows))] for _ in range(self.batch_size)])
     def __iter__(self):
         for i in range(0, len(self.rows), self.batch_size): yield self.collate(self.rows[i:i + self.batch_size])
 
-    def collate(self, rows: Sequence[dict]) -> dict:
-        "One batch: model inputs, labels, top-k tensors aligned with the student's logit positions, kd_mask, sample_id."
-        k, B = self.k, len(rows)
-        if self.kind == "features":
-            out = {"x": torch.tensor([r["x"] for r in rows], dtype=torch.float32),
-                   "topk_ids": torch.tensor([r["topk_ids"][:k] for r in rows]), "topk_logprobs": torch.tensor([r["topk_logprobs"][:k] for r in rows]),
-                   "sample_id": [r["sample_id"] for r in rows]}
-            if all("label" in r for r in rows): out["labels"] = torch.tensor([r["label"] for r in rows])
-            return out
-        L = max(len(r["prompt_ids"]) + len(r["completion_ids"]) for r in rows)
-        ids = torch.full((B, L), self.pad_id, dtype=torch.long)
-        att, kd_mask = torch.zeros(B, L, dtype=torch.long), torch.zeros(B, L, dtype=torch.bool)
-        labels = torch.full((B, L), -100, dtype=torch.long)
-        tk, tl = torch.zeros(B, L, k, dtype=torch.long), torch.zeros(B, L, k)
-        for b, r in enumerate(rows):
-            P, C = len(r["prompt_ids"]), len(r["completion_ids"])
-            ids[b, :P + C] = torch.tensor(list(r["prompt_ids"]) + list(r["completion_ids"]))
-            att[b, :P + C] = 1
-            labels[b, P:P + C] = ids[b, P:P + C]
-            if C:
-                tk[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in r["topk_ids"]])
-                tl[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in r["topk_logprobs"]], dtype=torch.float32)
-                kd_mask[b, P - 1:P - 1 + C] = True
-        return {"input_ids": ids, "attention_mask": att, "labels": labels, "topk_ids": tk, "topk_logprobs": tl,
-                "kd_mask": kd_mask, "sample_id": [r["sample_id"] for r in rows]}
+# %% ../nbs/12_distiller.ipynb #da19ee7e
+@patch(cls_method=True)
+def from_artifact(cls: OfflineTeacherData, store, run_id: str, stage: str, **kw) -> OfflineTeacherData:
+    "Read an artifact stage (an `ArtifactStore`) as offline teacher data."
+    return cls(store.load(run_id, stage).to_list(), source=f"{run_id}/{stage}", **kw)
+
+# %% ../nbs/12_distiller.ipynb #c24f6afb
+@patch
+def collate(self: OfflineTeacherData, rows: Sequence[dict]) -> dict:
+    "One batch: model inputs, labels, top-k tensors aligned with the student's logit positions, kd_mask, sample_id."
+    k, B = self.k, len(rows)
+    if self.kind == "features":
+        out = {"x": torch.tensor([r["x"] for r in rows], dtype=torch.float32),
+               "topk_ids": torch.tensor([r["topk_ids"][:k] for r in rows]), "topk_logprobs": torch.tensor([r["topk_logprobs"][:k] for r in rows]),
+               "sample_id": [r["sample_id"] for r in rows]}
+        if all("label" in r for r in rows): out["labels"] = torch.tensor([r["label"] for r in rows])
+        return out
+    L = max(len(r["prompt_ids"]) + len(r["completion_ids"]) for r in rows)
+    ids = torch.full((B, L), self.pad_id, dtype=torch.long)
+    att, kd_mask = torch.zeros(B, L, dtype=torch.long), torch.zeros(B, L, dtype=torch.bool)
+    labels = torch.full((B, L), -100, dtype=torch.long)
+    tk, tl = torch.zeros(B, L, k, dtype=torch.long), torch.zeros(B, L, k)
+    for b, r in enumerate(rows):
+        P, C = len(r["prompt_ids"]), len(r["completion_ids"])
+        ids[b, :P + C] = torch.tensor(list(r["prompt_ids"]) + list(r["completion_ids"]))
+        att[b, :P + C] = 1
+        labels[b, P:P + C] = ids[b, P:P + C]
+        if C:
+            tk[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in r["topk_ids"]])
+            tl[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in r["topk_logprobs"]], dtype=torch.float32)
+            kd_mask[b, P - 1:P - 1 + C] = True
+    return {"input_ids": ids, "attention_mask": att, "labels": labels, "topk_ids": tk, "topk_logprobs": tl,
+            "kd_mask": kd_mask, "sample_id": [r["sample_id"] for r in rows]}

@@ -6,17 +6,20 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/eval.html.md"""
 
 # %% ../nbs/07_eval.ipynb #a9486de6
 from __future__ import annotations
-import html, json, math
+import html, json
 from pathlib import Path
 from typing import Sequence
 import torch
 import torch.nn.functional as F
-from .core import atomic_write_text
+from .core import atomic_write_text, validate_name
 from .artifacts import ArtifactStore
+from .tasks import Task, as_task, get_task
+from .models import document_nll, encode_sft, greedy_generate, pad_batch
 
 # %% auto #0
-__all__ = ['agreement', 'heldout_kl', 'expected_calibration_error', 'predict_and_store', 'metrics_from_stage', 'answer_agreement',
-           'lm_heldout', 'run_checklist', 'check_report', 'write_eval_report']
+__all__ = ['agreement', 'heldout_kl', 'expected_calibration_error', 'predict', 'evaluate', 'predict_and_store',
+           'metrics_from_stage', 'answer_agreement', 'lm_heldout', 'run_checklist', 'check_report', 'write_eval_report',
+           'write_run_report']
 
 # %% ../nbs/07_eval.ipynb #bf3c7e16
 def agreement(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor | None = None) -> float:
@@ -26,6 +29,7 @@ def agreement(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: 
     m = mask.float()
     return float((same * m).sum() / m.sum().clamp_min(1))
 
+# %% ../nbs/07_eval.ipynb #a0bba354
 def heldout_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.Tensor | None = None) -> float:
     "Mean KL(teacher ‖ student) over (masked) positions."
     lt, ls = F.log_softmax(teacher_logits.double(), -1), F.log_softmax(student_logits.double(), -1)
@@ -34,6 +38,7 @@ def heldout_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask:
     m = mask.double()
     return float((kl * m).sum() / m.sum().clamp_min(1))
 
+# %% ../nbs/07_eval.ipynb #5895fb70
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
     "ECE with equal-width confidence bins (the top class's probability against its accuracy)."
     conf, pred = probs.max(-1)
@@ -45,43 +50,53 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins
         if inb.any(): ece += float(inb.double().mean() * (correct[inb].mean() - conf.double()[inb].mean()).abs())
     return ece
 
-# %% ../nbs/07_eval.ipynb #04d7e280
-def _eval_rows(task_name: str, split: str, limit: int) -> list:
-    from fastdistill.tasks import get_task
-    rows = get_task(task_name).rows(split)
-    if limit and limit < len(rows): rows = rows[:: math.ceil(len(rows) / limit)]
-    return rows
+# %% ../nbs/07_eval.ipynb #d6bf4a0f
+@torch.no_grad()
+def predict(task: Task, model, tokenizer, rows: Sequence[dict], batch_size: int = 256) -> list:
+    "Predictions of `model` on task rows: generated text, (NLL, tokens) per document, or class ids."
+    model.eval()
+    if task.kind == "generation": return greedy_generate(model, tokenizer, [task.prompt(r) for r in rows], task.max_new_tokens)
+    if task.kind == "lm": return document_nll(model, tokenizer, [r["text"] for r in rows])
+    dev = next(model.parameters()).device
+    if task.kind == "classification":
+        enc = tokenizer([task.prompt(r) for r in rows], truncation=True, max_length=64, padding=True, return_tensors="pt")
+        chunks = [(enc.input_ids[i:i + batch_size], enc.attention_mask[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
+        return torch.cat([model(input_ids=a.to(dev), attention_mask=m.to(dev)).logits.argmax(-1) for a, m in chunks]).tolist()
+    X = torch.tensor([r["input"]["pixels"] for r in rows], dtype=torch.float32, device=dev) / 16.0
+    return model(X).argmax(-1).tolist()
 
-def predict_and_store(store: ArtifactStore, run_id: str, name: str, task_name: str, model, tokenizer, split: str = "test",
+
+# %% ../nbs/07_eval.ipynb #2e9e7856
+def evaluate(task: Task | str, model, tokenizer=None, split: str = "test", limit: int = 0) -> dict:
+    "The task's metrics of `model` on an even sample of `limit` rows of a split (0: all)."
+    task = as_task(task)
+    rows = task.sample(split, limit)
+    return task.score(predict(task, model, tokenizer, rows), rows)
+
+
+# %% ../nbs/07_eval.ipynb #722f9a74
+def predict_and_store(store: ArtifactStore, run_id: str, name: str, task: Task | str, model, tokenizer, split: str = "test",
                       limit: int = 0) -> dict:
-    "Predict on a split, store per-example rows as stage `eval-<name>`, return the metrics recomputed from them."
-    from fastdistill.core import validate_name
-    from fastdistill.models import MAX_NEW_TOKENS, greedy_generate
-    from fastdistill.tasks import get_task
+    "Predict on a split, store per-example rows (the task's `score_one`) as stage `eval-<name>`, return the metrics recomputed from them."
+    task = as_task(task)
     stage = validate_name(f"eval-{name}", "stage")
     if not store.has_stage(run_id, stage):
-        task, rows = get_task(task_name), _eval_rows(task_name, split, limit)
-        preds = greedy_generate(model, tokenizer, [task.prompt(r) for r in rows], MAX_NEW_TOKENS[task_name])
-        out = []
-        for r, p in zip(rows, preds):
-            if task_name == "text2sql":
-                ev = task.evaluate(p, r)
-                out.append({"sample_id": r["sample_id"], "model": name, "split": split, "prediction": p, "exec_pass": bool(ev["exec_pass"]),
-                            "result_match": bool(ev["result_match"]), "result_signature": ev["result_signature"]})
-            else:
-                from fastdistill.tasks import extract_answer
-                a = extract_answer(p)
-                out.append({"sample_id": r["sample_id"], "model": name, "split": split, "prediction": p, "exec_pass": a is not None,
-                            "result_match": a is not None and a == int(r["target"]), "result_signature": None if a is None else str(a)})
-        store.write_stage(run_id, stage, out, config={"model": name, "task": task_name, "split": split, "limit": limit})
+        rows = task.sample(split, limit)
+        preds = predict(task, model, tokenizer, rows)
+        out = [{"sample_id": r["sample_id"], "model": name, "split": split, "prediction": p, **task.score_one(task.clean(p)[1], r)}
+               for r, p in zip(rows, preds)]
+        store.write_stage(run_id, stage, out, config={"model": name, "task": task.name, "split": split, "limit": limit})
     return metrics_from_stage(store, run_id, stage)
 
-def metrics_from_stage(store: ArtifactStore, run_id: str, stage: str) -> dict:
-    "n, exec_pass and result_match rates of a stored evaluation stage."
-    rows = store.load(run_id, stage).to_list()
-    n = len(rows)
-    return {"n": n, "exec_pass": sum(r["exec_pass"] for r in rows) / max(n, 1), "result_match": sum(r["result_match"] for r in rows) / max(n, 1)}
 
+# %% ../nbs/07_eval.ipynb #c6fe9f24
+def metrics_from_stage(store: ArtifactStore, run_id: str, stage: str) -> dict:
+    "n and the rate of every boolean per-example score (exec_pass, result_match, exact_match, …) of a stored evaluation stage."
+    rows = store.load(run_id, stage).to_list()
+    keys = [k for k, v in (rows[0] if rows else {}).items() if isinstance(v, bool)]
+    return {"n": len(rows), **{k: sum(bool(r[k]) for r in rows) / max(len(rows), 1) for k in keys}}
+
+# %% ../nbs/07_eval.ipynb #e479ea30
 def answer_agreement(store: ArtifactStore, run_id: str, a: str, b: str) -> float:
     "Fraction of shared examples where two stored models' answers have the same result signature (both executed)."
     ra = {r["sample_id"]: r["result_signature"] for r in store.load(run_id, f"eval-{a}").to_list()}
@@ -89,12 +104,12 @@ def answer_agreement(store: ArtifactStore, run_id: str, a: str, b: str) -> float
     shared = sorted(ra.keys() & rb.keys())
     return sum(ra[k] is not None and ra[k] == rb[k] for k in shared) / max(len(shared), 1)
 
+# %% ../nbs/07_eval.ipynb #bc3fdc26
 @torch.no_grad()
-def lm_heldout(teacher, student, tokenizer, task_name: str, split: str = "test", limit: int = 0, batch_size: int = 32) -> dict:
+def lm_heldout(teacher, student, tokenizer, task: Task | str, split: str = "test", limit: int = 0, batch_size: int = 32) -> dict:
     "Token agreement and KL(teacher ‖ student), teacher-forced on the held-out gold completions."
-    from fastdistill.models import encode_sft, pad_batch
-    from fastdistill.tasks import get_task
-    task, rows = get_task(task_name), _eval_rows(task_name, split, limit)
+    task = as_task(task)
+    rows = task.sample(split, limit)
     items = encode_sft(tokenizer, [task.prompt(r) for r in rows], [task.target_text(r) for r in rows], 256)
     agree_n, kl_sum, count = 0.0, 0.0, 0.0
     dev = next(teacher.parameters()).device
@@ -106,6 +121,7 @@ def lm_heldout(teacher, student, tokenizer, task_name: str, split: str = "test",
         k = float(m.sum())
         agree_n += agreement(zs, zt, m) * k; kl_sum += heldout_kl(zt, zs, m) * k; count += k
     return {"token_agreement": agree_n / max(count, 1), "heldout_kl": kl_sum / max(count, 1), "tokens": int(count), "examples": len(rows)}
+
 
 # %% ../nbs/07_eval.ipynb #0d911c50
 def run_checklist(store: ArtifactStore, run_id: str) -> dict:
@@ -134,16 +150,19 @@ def run_checklist(store: ArtifactStore, run_id: str) -> dict:
         "wall time (s)": s.get("wall_s"), "teacher queries": s.get("teacher_requests"),
     }
 
+# %% ../nbs/07_eval.ipynb #29f127a2
 def check_report(store: ArtifactStore, run_id: str) -> list:
     "Recompute every evaluation row of a run's summary from its stored eval stages; returns the mismatches (empty: all equal)."
     s = json.loads((store.run_dir(run_id)/"reports"/"summary.json").read_text())
     bad = []
     for e in s["evaluation"]:
         m = metrics_from_stage(store, run_id, e["stage"])
-        for k in ("n", "exec_pass", "result_match"):
-            if abs(m[k] - e[k]) > 1e-12: bad.append(f"{e['model']}: {k} {e[k]} in the summary, {m[k]} recomputed from {e['stage']}")
+        for k in m:
+            if abs(m[k] - e.get(k, float("nan"))) > 1e-12 or k not in e: bad.append(f"{e['model']}: {k} {e[k]} in the summary, {m[k]} recomputed from {e['stage']}")
     return bad
 
+
+# %% ../nbs/07_eval.ipynb #2f7e7b4b
 def write_eval_report(store: ArtifactStore, run_id: str) -> Path:
     "reports/eval.html: recomputed metrics, agreement and KL, and the checklist (plotly figure inlined)."
     import plotly.graph_objects as go
@@ -151,8 +170,9 @@ def write_eval_report(store: ArtifactStore, run_id: str) -> Path:
     problems = check_report(store, run_id)
     rows = [{"model": e["model"], "seed": e["seed"], **metrics_from_stage(store, run_id, e["stage"]), **{k: e[k] for k in ("answer_agreement_with_teacher", "token_agreement", "heldout_kl") if k in e}}
             for e in s["evaluation"]]
-    fig = go.Figure([go.Bar(x=[r["model"] for r in rows], y=[r["result_match"] for r in rows], name="result match"),
-                     go.Bar(x=[r["model"] for r in rows], y=[r["exec_pass"] for r in rows], name="exec pass")], layout=dict(barmode="group", height=360))
+    metric = get_task(s["config"]["task"]).headline_metric
+    fig = go.Figure([go.Bar(x=[r["model"] for r in rows], y=[r.get(k) for r in rows], name=k.replace("_", " ")) for k in (metric, "exec_pass")],
+                    layout=dict(barmode="group", height=360))
     def cell(v): return html.escape(json.dumps(v, indent=1, ensure_ascii=False) if isinstance(v, (dict, list)) else (f"{v:.4g}" if isinstance(v, float) else str(v)))
     cols = list(dict.fromkeys(k for r in rows for k in r))  # every column any model has (the teacher has no agreement with itself)
     table = "<table><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in cols) + "</tr>" + "".join(
@@ -167,3 +187,30 @@ def write_eval_report(store: ArtifactStore, run_id: str) -> Path:
     path = store.run_dir(run_id)/"reports"/"eval.html"
     atomic_write_text(path, page)
     return path
+
+
+# %% ../nbs/07_eval.ipynb #14f6d50f
+def _table_html(rows: list) -> str:
+    if not rows: return "<p>(none)</p>"
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else html.escape(json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+    return ("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{fmt(r[c]) if c in r else ''}</td>" for c in cols) + "</tr>" for r in rows) + "</tbody></table>")
+
+
+# %% ../nbs/07_eval.ipynb #bbc8d7d1
+def write_run_report(store: ArtifactStore, run_id: str, summary: dict, figures: dict) -> Path:
+    "reports/report.html (plotly.js inlined: it opens offline) and reports/summary.json of a run."
+    parts = [f"<h2>{html.escape(t)}</h2>" + f.to_html(full_html=False, include_plotlyjs=i == 0) for i, (t, f) in enumerate(figures.items())]
+    sections = [("Evaluation (held-out split)", summary["evaluation"]), ("Stages: input = kept + rejected + errored", summary["stages"]),
+                ("Quality reports", summary["quality"]), ("Timing reports", summary["timing"]), ("Distillation data", [summary["kd_data"]])]
+    body = (f"<h1>FastDistill run {html.escape(run_id)}</h1><p>{html.escape(summary['headline'])}</p>"
+            + "".join(f"<h2>{t}</h2>" + _table_html(rows) for t, rows in sections) + "".join(parts)
+            + "<h2>Config</h2><pre>" + html.escape(json.dumps(summary["config"], indent=1)) + "</pre>")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>FastDistill report</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}"
+            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>" + body + "</body></html>")
+    path = store.run_dir(run_id)/"reports"/"report.html"
+    atomic_write_text(path.with_name("summary.json"), json.dumps(summary, indent=1, default=str))
+    atomic_write_text(path, page)
+    return path
+

@@ -7,12 +7,12 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/explore.html.md"""
 # %% ../nbs/06_explore.ipynb #c464ed7c
 from __future__ import annotations
 import html, json, math
-from pathlib import Path
-from typing import Sequence
 import pandas as pd
 import torch
+from fastcore.basics import patch
 from .core import load_settings
 from .artifacts import ArtifactStore
+from .tasks import get_task
 from .pipeline import STAGES
 
 # %% auto #0
@@ -42,112 +42,124 @@ class Explorer:
             "selected" if r.get(f"keep@{last}") is True and r["stage_reached"] == last else (r[f"reason@{r['stage_reached']}"] or "kept")
             for _, r in self.candidates.iterrows()]
 
-    def values(self, column: str, stage: str | None = None) -> list:
-        "The distinct non-empty values of a column (at a stage: among the candidates that reached it)."
-        df = self.candidates if stage is None else self.candidates[self.candidates[f"in@{stage}"]]
-        col = f"reason@{stage}" if column == "reject_reason" and stage else column
-        if col not in df: return []
-        return sorted({v for v in df[col].dropna().tolist() if v != ""}, key=str)
-
-    def filter(self, stage: str = "generate", keep: str = "all",  # all | kept | rejected (at `stage`)
-               reject_reason: str | None = None, exec_error: str | None = None,
-               judge: tuple | None = None,  # (low, high): judge_score within; candidates without a score are excluded
-               text: str = "") -> pd.DataFrame:
-        "The candidates that match every filter."
-        if stage not in self.stages: raise ValueError(f"stage {stage!r} is not in run {self.run_id} (has {self.stages})")
-        if keep not in ("all", "kept", "rejected"): raise ValueError(f"keep={keep!r}; choose all, kept or rejected")
-        df = self.candidates[self.candidates[f"in@{stage}"]]
-        if keep != "all": df = df[df[f"keep@{stage}"] == (keep == "kept")]
-        if reject_reason: df = df[df[f"reason@{stage}"] == reject_reason]
-        if exec_error: df = df[df.get("exec_error", pd.Series(index=df.index, dtype=object)) == exec_error]
-        if judge is not None:
-            js = df["judge_score"] if "judge_score" in df else pd.Series(float("nan"), index=df.index)
-            df = df[(js >= judge[0]) & (js <= judge[1])]
-        if text:
-            t = text.lower()
-            cols = [c for c in ("prompt", "text", "clean_text", "target") if c in df]
-            hit = [any(t in str(v).lower() for v in row if v is not None and v == v) for row in df[cols].itertuples(index=False)]
-            df = df[pd.Series(hit, index=df.index, dtype=bool)] if len(df) else df
-        return df
-
-    def sample_ids(self, **filters) -> list:
-        "The sample_ids with at least one matching candidate, in a stable order."
-        return sorted(set(self.filter(**filters)["sample_id"]))
-
-    def sample(self, sample_id: str) -> dict:
-        "A question with its gold answer and every candidate, execution results included."
-        c = self.candidates[self.candidates["sample_id"] == sample_id].sort_values("candidate")
-        if c.empty: raise KeyError(f"sample {sample_id!r} has no candidates in run {self.run_id}")
-        first = c.iloc[0]
-        keys = ["candidate", "gen_id", "text", "clean_text", "outcome", "stage_reached", "exec_pass", "exec_error", "gold_match", "judge_score", "exec_score",
-                "finish_reason", "error"]
-        cands = [{k: (None if isinstance(r.get(k), float) and math.isnan(r.get(k)) else r.get(k)) for k in keys} for _, r in c.iterrows()]
-        out = {"sample_id": sample_id, "prompt": first["prompt"], "gold": first["target"], "input": json.loads(first["input_json"]), "candidates": cands}
-        if first.get("task") == "text2sql": out["executions"] = self._executions(out)
-        return out
-
-    def _executions(self, s: dict) -> dict:
-        "Rows (up to 5) of the gold query and of each distinct candidate query, run read-only."
-        from fastdistill.tasks import get_task, execute_sql
-        t = get_task("text2sql")
-        db = t.db_path(s["input"]["db_id"])
-        res = {}
-        for q in [s["gold"]] + [c["clean_text"] for c in s["candidates"] if c["clean_text"]]:
-            if q in res: continue
-            r = execute_sql(db, q, max_rows=5)
-            res[q] = {"ok": r.ok, "error": r.error, "rows": [list(x) for x in (r.rows or [])][:5]}
-        return res
-
-    def token_figure(self, gen_id: str):
-        "A heatmap of the teacher's top-k probabilities per generated token, with the entropy of each step (top-k + tail)."
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-        r = self.candidates.loc[gen_id]
-        if not r.get("logprobs_available"): raise ValueError(f"candidate {gen_id}: the teacher gave no log-probabilities")
-        lp = torch.tensor(r["topk_logprobs"]).double()
-        p = lp.exp()
-        tail = (1 - p.sum(-1)).clamp_min(0)
-        ent = -(p * lp).sum(-1) - torch.where(tail > 0, tail * tail.clamp_min(1e-300).log(), torch.zeros_like(tail))
-        name = (lambda i: self.tokenizer.convert_ids_to_tokens(int(i))) if self.tokenizer is not None else (lambda i: f"#{int(i)}")
-        chosen = [name(i) for i in r["token_ids"]]
-        text = [[name(i) for i in row] for row in r["topk_ids"]]
-        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.05)
-        fig.add_trace(go.Heatmap(z=p.T.tolist(), text=list(map(list, zip(*text))), texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
-                                 x=list(range(len(chosen))), y=[f"top {k + 1}" for k in range(p.shape[1])], colorbar=dict(title="p")), row=1, col=1)
-        fig.add_trace(go.Scatter(x=list(range(len(chosen))), y=ent.tolist(), mode="lines+markers", name="entropy (nats)"), row=2, col=1)
-        fig.update_xaxes(tickvals=list(range(len(chosen))), ticktext=chosen, row=2, col=1)
-        fig.update_yaxes(autorange="reversed", row=1, col=1)
-        fig.update_layout(title=f"teacher top-{p.shape[1]} per generated token ({gen_id[:10]}…)", height=420, showlegend=False)
-        return fig
-
-    @torch.no_grad()
-    def next_token_figure(self, gen_id: str, position: int, student, tokenizer=None):
-        "Teacher (stored top-k) vs student next-token probabilities at a position of a candidate."
-        import plotly.graph_objects as go
-        r = self.candidates.loc[gen_id]
-        if not r.get("logprobs_available") or not len(r["prompt_ids"]): raise ValueError(f"candidate {gen_id}: needs stored top-k and prompt ids")
-        if not 0 <= position < len(r["token_ids"]): raise ValueError(f"position {position} is outside the candidate's {len(r['token_ids'])} tokens")
-        ids = torch.tensor([list(r["prompt_ids"]) + list(r["token_ids"][:position])], device=next(student.parameters()).device)
-        q = torch.softmax(student.eval()(input_ids=ids).logits[0, -1].float(), -1).cpu()
-        top = list(r["topk_ids"][position])
-        tok = tokenizer or self.tokenizer
-        names = [tok.convert_ids_to_tokens(int(i)) if tok is not None else f"#{i}" for i in top]
-        fig = go.Figure([go.Bar(x=names, y=[math.exp(v) for v in r["topk_logprobs"][position]], name="teacher"),
-                         go.Bar(x=names, y=q[top].tolist(), name="student")])
-        fig.update_layout(barmode="group", title=f"next token at position {position}: teacher vs student", height=340, yaxis_title="p")
-        return fig
-
-    def lineage(self) -> list:
-        "The run's ancestry, root first, with creation times."
-        return [{"run_id": r, "created_at": self.store.run_info(r).get("created_at"), "parent_run_id": self.store.run_info(r).get("parent_run_id")}
-                for r in self.store.lineage(self.run_id)]
-
     @property
     def widget(self): return ExplorerWidget(self).box
+
+# %% ../nbs/06_explore.ipynb #5aa3a479
+@patch
+def values(self: Explorer, column: str, stage: str | None = None) -> list:
+    "The distinct non-empty values of a column (at a stage: among the candidates that reached it)."
+    df = self.candidates if stage is None else self.candidates[self.candidates[f"in@{stage}"]]
+    col = f"reason@{stage}" if column == "reject_reason" and stage else column
+    if col not in df: return []
+    return sorted({v for v in df[col].dropna().tolist() if v != ""}, key=str)
+
+# %% ../nbs/06_explore.ipynb #83e7a13b
+@patch
+def filter(self: Explorer, stage: str = "generate", keep: str = "all",  # all | kept | rejected (at `stage`)
+           reject_reason: str | None = None, exec_error: str | None = None,
+           judge: tuple | None = None,  # (low, high): judge_score within; candidates without a score are excluded
+           text: str = "") -> pd.DataFrame:
+    "The candidates that match every filter."
+    if stage not in self.stages: raise ValueError(f"stage {stage!r} is not in run {self.run_id} (has {self.stages})")
+    if keep not in ("all", "kept", "rejected"): raise ValueError(f"keep={keep!r}; choose all, kept or rejected")
+    df = self.candidates[self.candidates[f"in@{stage}"]]
+    if keep != "all": df = df[df[f"keep@{stage}"] == (keep == "kept")]
+    if reject_reason: df = df[df[f"reason@{stage}"] == reject_reason]
+    if exec_error: df = df[df.get("exec_error", pd.Series(index=df.index, dtype=object)) == exec_error]
+    if judge is not None:
+        js = df["judge_score"] if "judge_score" in df else pd.Series(float("nan"), index=df.index)
+        df = df[(js >= judge[0]) & (js <= judge[1])]
+    if text:
+        t = text.lower()
+        cols = [c for c in ("prompt", "text", "clean_text", "target") if c in df]
+        hit = [any(t in str(v).lower() for v in row if v is not None and v == v) for row in df[cols].itertuples(index=False)]
+        df = df[pd.Series(hit, index=df.index, dtype=bool)] if len(df) else df
+    return df
+
+# %% ../nbs/06_explore.ipynb #bba27a9e
+@patch
+def sample_ids(self: Explorer, **filters) -> list:
+    "The sample_ids with at least one matching candidate, in a stable order."
+    return sorted(set(self.filter(**filters)["sample_id"]))
+
+# %% ../nbs/06_explore.ipynb #d10a7a81
+@patch
+def sample(self: Explorer, sample_id: str) -> dict:
+    "A question with its gold answer and every candidate, execution results included."
+    c = self.candidates[self.candidates["sample_id"] == sample_id].sort_values("candidate")
+    if c.empty: raise KeyError(f"sample {sample_id!r} has no candidates in run {self.run_id}")
+    first = c.iloc[0]
+    keys = ["candidate", "gen_id", "text", "clean_text", "outcome", "stage_reached", "exec_pass", "exec_error", "gold_match", "judge_score", "exec_score",
+            "finish_reason", "error"]
+    cands = [{k: (None if isinstance(r.get(k), float) and math.isnan(r.get(k)) else r.get(k)) for k in keys} for _, r in c.iterrows()]
+    out = {"sample_id": sample_id, "prompt": first["prompt"], "gold": first["target"], "input": json.loads(first["input_json"]), "candidates": cands}
+    if ex := self._executions(out, get_task(first["task"])): out["executions"] = ex
+    return out
+
+# %% ../nbs/06_explore.ipynb #680fde18
+@patch
+def _executions(self: Explorer, s: dict, task) -> dict:
+    "What the task shows for the gold answer and each distinct candidate answer (text2sql: rows, run read-only); {} if nothing."
+    row, res = {"input": s["input"], "target": s["gold"]}, {}
+    for q in [s["gold"]] + [c["clean_text"] for c in s["candidates"] if c["clean_text"]]:
+        if q not in res and (shown := task.preview(q, row)) is not None: res[q] = shown
+    return res
+
+# %% ../nbs/06_explore.ipynb #60ea0a57
+@patch
+def token_figure(self: Explorer, gen_id: str):
+    "A heatmap of the teacher's top-k probabilities per generated token, with the entropy of each step (top-k + tail)."
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    r = self.candidates.loc[gen_id]
+    if not r.get("logprobs_available"): raise ValueError(f"candidate {gen_id}: the teacher gave no log-probabilities")
+    lp = torch.tensor(r["topk_logprobs"]).double()
+    p = lp.exp()
+    tail = (1 - p.sum(-1)).clamp_min(0)
+    ent = -(p * lp).sum(-1) - torch.where(tail > 0, tail * tail.clamp_min(1e-300).log(), torch.zeros_like(tail))
+    name = (lambda i: self.tokenizer.convert_ids_to_tokens(int(i))) if self.tokenizer is not None else (lambda i: f"#{int(i)}")
+    chosen = [name(i) for i in r["token_ids"]]
+    text = [[name(i) for i in row] for row in r["topk_ids"]]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.05)
+    fig.add_trace(go.Heatmap(z=p.T.tolist(), text=list(map(list, zip(*text))), texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
+                             x=list(range(len(chosen))), y=[f"top {k + 1}" for k in range(p.shape[1])], colorbar=dict(title="p")), row=1, col=1)
+    fig.add_trace(go.Scatter(x=list(range(len(chosen))), y=ent.tolist(), mode="lines+markers", name="entropy (nats)"), row=2, col=1)
+    fig.update_xaxes(tickvals=list(range(len(chosen))), ticktext=chosen, row=2, col=1)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)
+    fig.update_layout(title=f"teacher top-{p.shape[1]} per generated token ({gen_id[:10]}…)", height=420, showlegend=False)
+    return fig
+
+# %% ../nbs/06_explore.ipynb #c0f3b4c0
+@patch
+@torch.no_grad()
+def next_token_figure(self: Explorer, gen_id: str, position: int, student, tokenizer=None):
+    "Teacher (stored top-k) vs student next-token probabilities at a position of a candidate."
+    import plotly.graph_objects as go
+    r = self.candidates.loc[gen_id]
+    if not r.get("logprobs_available") or not len(r["prompt_ids"]): raise ValueError(f"candidate {gen_id}: needs stored top-k and prompt ids")
+    if not 0 <= position < len(r["token_ids"]): raise ValueError(f"position {position} is outside the candidate's {len(r['token_ids'])} tokens")
+    ids = torch.tensor([list(r["prompt_ids"]) + list(r["token_ids"][:position])], device=next(student.parameters()).device)
+    q = torch.softmax(student.eval()(input_ids=ids).logits[0, -1].float(), -1).cpu()
+    top = list(r["topk_ids"][position])
+    tok = tokenizer or self.tokenizer
+    names = [tok.convert_ids_to_tokens(int(i)) if tok is not None else f"#{i}" for i in top]
+    fig = go.Figure([go.Bar(x=names, y=[math.exp(v) for v in r["topk_logprobs"][position]], name="teacher"),
+                     go.Bar(x=names, y=q[top].tolist(), name="student")])
+    fig.update_layout(barmode="group", title=f"next token at position {position}: teacher vs student", height=340, yaxis_title="p")
+    return fig
+
+# %% ../nbs/06_explore.ipynb #40050e1b
+@patch
+def lineage(self: Explorer) -> list:
+    "The run's ancestry, root first, with creation times."
+    return [{"run_id": r, "created_at": self.store.run_info(r).get("created_at"), "parent_run_id": self.store.run_info(r).get("parent_run_id")}
+            for r in self.store.lineage(self.run_id)]
 
 # %% ../nbs/06_explore.ipynb #4228fe11
 def _esc(v) -> str: return html.escape("" if v is None else str(v))
 
+# %% ../nbs/06_explore.ipynb #273a1668
 def sample_html(s: dict) -> str:
     "The sample view: question and gold, every candidate, and execution results side by side."
     def row(c):
@@ -165,6 +177,7 @@ def sample_html(s: dict) -> str:
             f"<p><b>gold</b> <code>{_esc(s['gold'])}</code></p><table class='fd-cands'><tr><th>#</th><th>candidate</th><th>outcome</th>"
             f"<th>execution</th><th>gold match</th><th>judge</th></tr>{rows}</table>{ex}</div>")
 
+# %% ../nbs/06_explore.ipynb #ec1d56f3
 class ExplorerWidget:
     "The ipywidgets view of an Explorer; its controls are attributes so tests can drive them."
     def __init__(self, ex: Explorer):

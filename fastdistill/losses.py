@@ -15,10 +15,9 @@ from torch import nn, Tensor
 
 # %% auto #0
 __all__ = ['DIVERGENCES', 'forward_kl', 'reverse_kl', 'skew_forward_kl', 'skew_reverse_kl', 'generalized_jsd', 'total_variation',
-           'SparseTeacher', 'DistillInputError', 'reduce_tokens', 'kl_forward', 'kl_reverse', 'kl_skew_forward',
-           'kl_skew_reverse', 'js_generalized', 'tv_distance', 'check_teacher', 'distill_divergence', 'HintProjection',
-           'hint_mse', 'cosine_hidden', 'pkd_loss', 'attention_mse', 'minilm_attention_kl', 'relation_kl',
-           'minilmv2_loss', 'LossTerm', 'combine', 'causal_ce', 'sft_term', 'kd_term']
+           'SparseTeacher', 'DistillInputError', 'reduce_tokens', 'check_teacher', 'distill_divergence',
+           'HintProjection', 'hint_mse', 'cosine_hidden', 'pkd_loss', 'attention_mse', 'minilm_attention_kl',
+           'relation_kl', 'minilmv2_loss', 'LossTerm', 'combine', 'causal_ce', 'sft_term', 'kd_term']
 
 # %% ../nbs/10_losses.ipynb #cb2c43db
 @dataclass
@@ -29,9 +28,11 @@ class SparseTeacher:
     @property
     def shape(self): return self.ids.shape
 
+# %% ../nbs/10_losses.ipynb #d8851ac4
 class DistillInputError(ValueError):
     "Inputs that a loss term cannot use, with the term, sample and position named."
 
+# %% ../nbs/10_losses.ipynb #74888883
 def _where(name, flat_index, shape, sample_ids=None):
     "Describe the first bad (row, position) of a [B, T] layout."
     b, t = divmod(int(flat_index), shape[1])
@@ -57,26 +58,26 @@ def _plogr(lp: Tensor, lr: Tensor) -> Tensor:
     p = lp.exp()
     return torch.where(p > 0, p * (lp - lr), torch.zeros_like(p)).sum(-1)
 
+# %% ../nbs/10_losses.ipynb #45e7c5b9
 def _mix(lp: Tensor, lq: Tensor, w: float) -> Tensor:
     "log(w p + (1 - w) q), stable."
     if w <= 0: return lq
     if w >= 1: return lp
     return torch.logaddexp(lp + math.log(w), lq + math.log(1 - w))
 
-def kl_forward(lp, lq): return _plogr(lp, lq)
-def kl_reverse(lp, lq): return _plogr(lq, lp)
-def kl_skew_forward(lp, lq, alpha: float = 0.1): return _plogr(lp, _mix(lp, lq, alpha))
-def kl_skew_reverse(lp, lq, alpha: float = 0.1): return _plogr(lq, _mix(lq, lp, alpha))
-def js_generalized(lp, lq, beta: float = 0.5):
+# %% ../nbs/10_losses.ipynb #c8c4fa84
+def _js(lp, lq, beta: float = 0.5):
     "β-skewed Jensen–Shannon; β=0 is forward KL and β=1 reverse KL by convention."
-    if beta <= 0: return kl_forward(lp, lq)
-    if beta >= 1: return kl_reverse(lp, lq)
+    if beta <= 0: return _plogr(lp, lq)
+    if beta >= 1: return _plogr(lq, lp)
     lm = _mix(lp, lq, beta)
     return beta * _plogr(lp, lm) + (1 - beta) * _plogr(lq, lm)
-def tv_distance(lp, lq): return 0.5 * (lp.exp() - lq.exp()).abs().sum(-1)
 
-DIVERGENCES = {"forward_kl": kl_forward, "reverse_kl": kl_reverse, "skew_forward_kl": kl_skew_forward,
-               "skew_reverse_kl": kl_skew_reverse, "generalized_jsd": js_generalized, "tvd": tv_distance}
+# name -> per-position divergence of teacher log-probs lp and student log-probs lq (the public functions below take logits)
+DIVERGENCES = {"forward_kl": lambda lp, lq: _plogr(lp, lq), "reverse_kl": lambda lp, lq: _plogr(lq, lp),
+               "skew_forward_kl": lambda lp, lq, alpha=0.1: _plogr(lp, _mix(lp, lq, alpha)),
+               "skew_reverse_kl": lambda lp, lq, alpha=0.1: _plogr(lq, _mix(lq, lp, alpha)),
+               "generalized_jsd": _js, "total_variation": lambda lp, lq: 0.5 * (lp.exp() - lq.exp()).abs().sum(-1)}
 
 # %% ../nbs/10_losses.ipynb #17436290
 def _support(s_logits: Tensor, teacher, temperature: float, tail: str):
@@ -156,10 +157,12 @@ def distill_divergence(student_logits: Tensor,  # [B, T, V] student logits
         loss = torch.cat([per_token(student_logits[:, i:i + step], *(x[:, i:i + step] for x in t_parts)) for i in range(0, T, step)], 1)
     return reduce_tokens(loss * scale, mask, reduction)
 
+# %% ../nbs/10_losses.ipynb #f6adcbec
 def _rows_per_chunk(chunk_size, V: int) -> int:
     "Rows (positions of the flattened batch) per chunk: 'auto' keeps one chunk near 2^22 elements (16 MiB in float32)."
     return max(1, (2 ** 22) // max(1, V)) if chunk_size == "auto" else max(1, int(chunk_size))
 
+# %% ../nbs/10_losses.ipynb #c3abaf8f
 class _ChunkedDivergence(torch.autograd.Function):
     """Loss and d loss / d student logits computed chunk by chunk (over the rows of the flattened batch) in forward;
     rows outside the mask are skipped; backward returns the stored gradient."""
@@ -202,39 +205,48 @@ class _ChunkedDivergence(torch.autograd.Function):
         g = g.view(ctx.shape)
         return (g if bool(grad_out == 1) else g * grad_out.to(g.dtype)), None, None, None, None, None, None
 
+# %% ../nbs/10_losses.ipynb #61c5f625
 def _named(name):
-    def f(student_logits, teacher, **kw): return distill_divergence(student_logits, teacher, name, **kw)
-    f.__name__, f.__doc__ = name, f"`distill_divergence` with divergence='{name}'."
+    def f(student_logits, teacher, **kw):
+        if student_logits.dim() == 2:  # [B, V]: one position per row (classifiers)
+            student_logits = student_logits[:, None]
+            teacher = SparseTeacher(teacher.ids[:, None], teacher.logprobs[:, None]) if isinstance(teacher, SparseTeacher) else teacher[:, None]
+        return distill_divergence(student_logits, teacher, name, **kw)
+    f.__name__, f.__doc__ = name, f"`distill_divergence(student_logits, teacher, '{name}', ...)`; also takes [B, V] logits."
     return f
 
-forward_kl, reverse_kl, skew_forward_kl, skew_reverse_kl, generalized_jsd, total_variation = map(
-    _named, ["forward_kl", "reverse_kl", "skew_forward_kl", "skew_reverse_kl", "generalized_jsd", "tvd"])
+forward_kl, reverse_kl, skew_forward_kl, skew_reverse_kl, generalized_jsd, total_variation = map(_named, DIVERGENCES)
 
 # %% ../nbs/10_losses.ipynb #bbdf4022
 class HintProjection(nn.Linear):
     "Learned linear map from student to teacher width (FitNets regressor, TinyBERT W_h)."
     def __init__(self, student_dim: int, teacher_dim: int, bias: bool = True): super().__init__(student_dim, teacher_dim, bias=bias)
 
+# %% ../nbs/10_losses.ipynb #3e6398f0
 def _tokens_mean(x: Tensor, mask: Tensor | None) -> Tensor:
     "Mean of a [B, T] tensor over masked positions."
     return reduce_tokens(x, mask, "mean")
 
+# %% ../nbs/10_losses.ipynb #26b568b2
 def _check_pair(name: str, s: Tensor, t: Tensor, dims: int | None = None):
     if s.shape[:-1] != t.shape[:-1] or (dims is not None and s.shape[-1] != t.shape[-1]):
         raise DistillInputError(f"{name}: student {tuple(s.shape)} and teacher {tuple(t.shape)} do not align"
                                 + ("" if dims is None else "; add a HintProjection for different widths"))
 
+# %% ../nbs/10_losses.ipynb #d28a8374
 def hint_mse(student: Tensor, teacher: Tensor, projection: nn.Module | None = None, mask: Tensor | None = None) -> Tensor:
     "FitNets / TinyBERT hidden-state loss: mean squared error after an optional learned projection."
     s = projection(student) if projection is not None else student
     _check_pair("hint_mse", s, teacher, dims=1)
     return _tokens_mean((s - teacher).pow(2).mean(-1), mask) if s.dim() == 3 else (s - teacher).pow(2).mean()
 
+# %% ../nbs/10_losses.ipynb #3287d681
 def cosine_hidden(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
     "DistilBERT's cosine embedding loss: 1 - cos(student, teacher) per position."
     _check_pair("cosine_hidden", student, teacher, dims=1)
     return _tokens_mean(1 - F.cosine_similarity(student, teacher, dim=-1), mask)
 
+# %% ../nbs/10_losses.ipynb #accff232
 def pkd_loss(student: Sequence[Tensor] | Tensor, teacher: Sequence[Tensor] | Tensor) -> Tensor:
     "Patient KD: squared distance between L2-normalised states ([B, D] each, e.g. [CLS]), summed over layer pairs."
     s_list = [student] if isinstance(student, Tensor) else list(student)
@@ -248,6 +260,7 @@ def _pair_mask(mask: Tensor | None, B: int, T: int, device) -> Tensor:
     m = torch.ones(B, T, device=device, dtype=torch.bool) if mask is None else mask.bool()
     return (m[:, None, :, None] & m[:, None, None, :])
 
+# %% ../nbs/10_losses.ipynb #353c2bb3
 def attention_mse(student_scores: Tensor, teacher_scores: Tensor, mask: Tensor | None = None) -> Tensor:
     "TinyBERT attention loss: MSE between pre-softmax scores [B, H, T, T] over valid query/key pairs."
     if student_scores.shape != teacher_scores.shape:
@@ -258,6 +271,7 @@ def attention_mse(student_scores: Tensor, teacher_scores: Tensor, mask: Tensor |
     diff = (student_scores - teacher_scores).masked_fill(~pm, 0.0)
     return diff.pow(2).sum() / pm.sum().clamp_min(1)
 
+# %% ../nbs/10_losses.ipynb #66b09dfe
 def _row_kl(t_logits: Tensor, s_logits: Tensor, mask: Tensor | None) -> Tensor:
     "KL(teacher row || student row) over keys, averaged over valid query rows; inputs [B, H, T, T] logits."
     B, H, T, _ = t_logits.shape
@@ -269,12 +283,14 @@ def _row_kl(t_logits: Tensor, s_logits: Tensor, mask: Tensor | None) -> Tensor:
     rows = km[:, None, :].expand(B, H, T).to(per_row.dtype)
     return (per_row * rows).sum() / rows.sum().clamp_min(1)
 
+# %% ../nbs/10_losses.ipynb #7eeb0834
 def minilm_attention_kl(student_scores: Tensor, teacher_scores: Tensor, mask: Tensor | None = None) -> Tensor:
     "MiniLM self-attention distribution transfer: KL between softmax(scores) rows, per head."
     if student_scores.shape[:2] != teacher_scores.shape[:2]:
         raise DistillInputError("minilm_attention_kl: student and teacher need the same number of heads (use relation KL otherwise)")
     return _row_kl(teacher_scores, student_scores, mask)
 
+# %% ../nbs/10_losses.ipynb #b28ef34e
 def _relation_logits(x: Tensor, n_heads: int) -> Tensor:
     "Scaled dot-product relation logits [B, R, T, T] of x [B, T, D] split into R relation heads."
     B, T, D = x.shape
@@ -282,10 +298,12 @@ def _relation_logits(x: Tensor, n_heads: int) -> Tensor:
     xh = x.view(B, T, n_heads, D // n_heads).transpose(1, 2)
     return xh @ xh.transpose(-1, -2) / math.sqrt(D // n_heads)
 
+# %% ../nbs/10_losses.ipynb #0c160000
 def relation_kl(student: Tensor, teacher: Tensor, n_relation_heads: int, mask: Tensor | None = None) -> Tensor:
     "KL between teacher and student self-relations softmax(X Xᵀ/√d_r) over R relation heads (MiniLM value relation, MiniLMv2)."
     return _row_kl(_relation_logits(teacher, n_relation_heads), _relation_logits(student, n_relation_heads), mask)
 
+# %% ../nbs/10_losses.ipynb #18091a5a
 def minilmv2_loss(student_qkv: Sequence[Tensor], teacher_qkv: Sequence[Tensor], n_relation_heads: int, mask: Tensor | None = None) -> Tensor:
     "MiniLMv2: sum of query-query, key-key and value-value relation KLs at a fixed number of relation heads."
     return sum(relation_kl(s, t, n_relation_heads, mask) for s, t in zip(student_qkv, teacher_qkv))
@@ -307,6 +325,7 @@ class LossTerm:
             if str(e).startswith("loss term "): raise
             raise DistillInputError(f"loss term {self.name!r}: {e}") from None
 
+# %% ../nbs/10_losses.ipynb #89fa4179
 def combine(terms: Sequence[LossTerm], signals: dict) -> tuple:
     "Total loss and each term's weighted value (for logging)."
     parts = {t.name: t(signals) for t in terms}
@@ -319,10 +338,12 @@ def causal_ce(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tenso
     shifted = torch.cat([labels[:, 1:], labels.new_full((labels.shape[0], 1), ignore_index)], 1)  # no copy of the logits
     return F.cross_entropy(logits.flatten(0, 1).float(), shifted.flatten(), ignore_index=ignore_index)
 
+# %% ../nbs/10_losses.ipynb #8f5a6153
 def sft_term(name: str = "sft", weight: float = 1.0) -> LossTerm:
     "Cross-entropy on `batch.labels` (next-token for sequences, plain for classifiers)."
     return LossTerm(name, lambda s: causal_ce(s["student.logits"], s["batch.labels"]), weight, ("student.logits", "batch.labels"))
 
+# %% ../nbs/10_losses.ipynb #f6024c65
 def kd_term(name: str = "kd", divergence: str = "forward_kl",
             teacher: str = "teacher.logits",  # "teacher.logits" (live) or "batch.topk" (stored top-k)
             mask: str | None = None,  # a [B, T] signal selecting the positions that count, e.g. "batch.kd_mask"

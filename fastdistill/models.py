@@ -1,4 +1,4 @@
-"""Real `transformers` architectures, a few million parameters, trained on the bundled tasks in minutes on a 2-core CPU and cached as safetensors.
+"""Real `transformers` architectures of a few million parameters for the bundled tasks, with the one prompt convention every room shares.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/models.html.md"""
 
@@ -6,28 +6,22 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/models.html.md"""
 
 # %% ../nbs/03_models.ipynb #e2382537
 from __future__ import annotations
-import json, math, os, random, shutil, time, uuid, warnings
-from dataclasses import dataclass, field, asdict
+import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 import torch
 from torch import nn
-from tqdm.auto import tqdm
-from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-from .core import atomic_write_text, canonical_json, file_sha256, load_settings, package_version, sha256_hex
+from .core import atomic_directory, canonical_json, load_settings, sha256_hex, package_version
 from .tasks import get_task
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'TOKENIZER_VOCAB', 'MODEL_SIZES', 'TASK_FAMILY', 'TRAIN_CONFIGS', 'MAX_NEW_TOKENS',
-           'HEADLINE_METRIC', 'train_tokenizer', 'get_tokenizer', 'family_of', 'size_config', 'MLPClassifier',
-           'SmallCNN', 'build_model', 'n_params', 'encode_sft', 'pad_batch', 'make_batcher', 'TrainConfig',
-           'train_config', 'fit_supervised', 'greedy_generate', 'document_nll', 'evaluate_model', 'ZooModel',
-           'get_teacher', 'get_student', 'zoo_table']
+__all__ = ['SPECIAL_TOKENS', 'MODEL_SIZES', 'train_tokenizer', 'get_tokenizer', 'family_of', 'size_config', 'MLPClassifier',
+           'SmallCNN', 'build_model', 'n_params', 'encode_prompt', 'encode_completion', 'encode_sft', 'pad_batch',
+           'make_batcher', 'greedy_generate', 'document_nll']
 
 # %% ../nbs/03_models.ipynb #371305b5
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<mask>", "<cls>", "<sep>"]
-TOKENIZER_VOCAB = {"text2sql": 800, "arith": 600, "corpus": 4000, "topics": 1500, "digits": 0}
 
 def train_tokenizer(texts: Sequence[str],  # training text
                     vocab_size: int,  # target vocabulary size
@@ -59,22 +53,20 @@ def train_tokenizer(texts: Sequence[str],  # training text
 # %% ../nbs/03_models.ipynb #7c3886a8
 def _cache_root() -> Path: return load_settings().model_cache_dir
 
+# %% ../nbs/03_models.ipynb #e1e14a07
 def get_tokenizer(task: str, variant: str = "main", seed: int = 0) -> PreTrainedTokenizerFast:
     "The (cached) tokenizer of a bundled task."
     t = get_task(task, seed=seed)
-    if not TOKENIZER_VOCAB.get(task): raise ValueError(f"task {task!r} has no text to tokenize")
-    encoder = t.kind == "classification"
+    if not t.vocab_size: raise ValueError(f"task {task!r} has no text to tokenize")
+    encoder = t.family == "encoder"
     key = sha256_hex(canonical_json({"task": t.manifest()["content_hash"], "variant": variant, "encoder": encoder,
-                                     "vocab": TOKENIZER_VOCAB[task], "version": package_version()}))[:12]
+                                     "vocab": t.vocab_size, "version": package_version()}))[:12]
     d = _cache_root()/"tokenizers"/f"{task}-{variant}-{key}"
     if (d/"tokenizer.json").exists():
         try: return PreTrainedTokenizerFast.from_pretrained(str(d))
         except Exception as e: warnings.warn(f"tokenizer cache {d} unreadable ({e}); retraining")
-    tok = train_tokenizer(t.texts(), TOKENIZER_VOCAB[task], variant=variant, encoder=encoder)
-    tmp = d.with_name(f".{d.name}.{uuid.uuid4().hex}")
-    tok.save_pretrained(str(tmp))
-    if d.exists(): shutil.rmtree(d)
-    os.replace(tmp, d)
+    tok = train_tokenizer(t.texts(), t.vocab_size, variant=variant, encoder=encoder)
+    with atomic_directory(d) as tmp: tok.save_pretrained(str(tmp))
     return tok
 
 # %% ../nbs/03_models.ipynb #a4445a2d
@@ -92,13 +84,11 @@ MODEL_SIZES = {
         "student": dict(arch="mlp", hidden=[32], dropout=0.0),
         "cnn": dict(arch="cnn", channels=[16, 32], dropout=0.1)},
 }
-TASK_FAMILY = {"text2sql": "causal", "arith": "causal", "corpus": "causal", "topics": "encoder", "digits": "mlp"}
-
 def family_of(task: str) -> str:
-    "The model family a task's zoo uses."
-    if task not in TASK_FAMILY: raise KeyError(f"unknown task {task!r}; choose one of: {', '.join(sorted(TASK_FAMILY))}")
-    return TASK_FAMILY[task]
+    "The model family a task's zoo uses (the task says)."
+    return get_task(task).family
 
+# %% ../nbs/03_models.ipynb #994c1a0f
 def size_config(task: str, size: str) -> dict:
     "The architecture of a named size; an unknown size lists the valid ones."
     sizes = MODEL_SIZES[family_of(task)]
@@ -117,6 +107,7 @@ class MLPClassifier(nn.Module):
         for layer in self.layers: x = self.dropout(torch.relu(layer(x)))
         return self.head(x)
 
+# %% ../nbs/03_models.ipynb #5c7161c5
 class SmallCNN(nn.Module):
     "A two-block CNN for 8x8 digits."
     def __init__(self, channels: Sequence[int] = (16, 32), n_classes: int = 10, dropout: float = 0.0):
@@ -148,19 +139,31 @@ def build_model(task: str, size: str, tokenizer: PreTrainedTokenizerFast | None 
     c = BertConfig(vocab_size=vocab, max_position_embeddings=128, num_labels=n_labels, pad_token_id=tokenizer.pad_token_id, **cfg)
     return BertForSequenceClassification(c)
 
+# %% ../nbs/03_models.ipynb #38ad6926
 def n_params(model: nn.Module) -> int: return sum(p.numel() for p in model.parameters())
+
+# %% ../nbs/03_models.ipynb #7838f1f4
+def encode_prompt(tokenizer, prompt: str, add_bos: bool = True) -> list:
+    "Token ids of a prompt: BOS (when the tokenizer has one and `add_bos`) then the prompt's tokens."
+    bos = [tokenizer.bos_token_id] if add_bos and tokenizer.bos_token_id is not None else []
+    return bos + tokenizer(prompt, add_special_tokens=False).input_ids
+
+# %% ../nbs/03_models.ipynb #67a2504c
+def encode_completion(tokenizer, completion: str) -> list:
+    "Token ids of a completion after its prompt: the text after one space, then EOS."
+    return tokenizer(" " + completion, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
 
 # %% ../nbs/03_models.ipynb #7a1c131b
 def encode_sft(tokenizer, prompts: Sequence[str], targets: Sequence[str], max_len: int) -> list:
     "Token ids and labels (-100 on the prompt) for prompt/target pairs, truncated to `max_len`."
     out = []
     for p, t in zip(prompts, targets):
-        p_ids = [tokenizer.bos_token_id] + tokenizer(p, add_special_tokens=False).input_ids
-        t_ids = tokenizer(" " + t, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+        p_ids, t_ids = encode_prompt(tokenizer, p), encode_completion(tokenizer, t)
         ids = (p_ids + t_ids)[:max_len]
         out.append((ids, ([-100] * len(p_ids) + t_ids)[:max_len]))
     return out
 
+# %% ../nbs/03_models.ipynb #92b51448
 def pad_batch(items: Sequence[tuple], pad_id: int) -> dict:
     "Right-pad (ids, labels) pairs into input_ids / attention_mask / labels tensors."
     L = max(len(i) for i, _ in items)
@@ -201,71 +204,6 @@ def make_batcher(task, tokenizer, cfg, split: str | None = None):  # cfg: a Trai
         return {"x": X[idx], "labels": y[idx]}
     return img_batch
 
-# %% ../nbs/03_models.ipynb #ff7289a9
-@dataclass
-class TrainConfig:
-    "Training budget and optimiser settings for one zoo model."
-    steps: int = 200  # optimiser steps
-    batch_size: int = 32  # examples (or blocks) per step
-    lr: float = 2e-3  # peak learning rate
-    warmup: float = 0.06  # fraction of steps for linear warm-up
-    weight_decay: float = 0.01
-    max_len: int = 96  # token budget per example (block size for the corpus)
-    eval_rows: int = 300  # test rows scored for the zoo table (0: all)
-
-TRAIN_CONFIGS = {
-    ("text2sql", "quick"): TrainConfig(steps=200, batch_size=32, lr=3e-3, max_len=80, eval_rows=0),
-    ("text2sql", "full"): TrainConfig(steps=2500, batch_size=32, lr=2e-3, max_len=80, eval_rows=0),
-    ("arith", "quick"): TrainConfig(steps=180, batch_size=32, lr=3e-3, max_len=96, eval_rows=300),
-    ("arith", "full"): TrainConfig(steps=4000, batch_size=64, lr=1.5e-3, max_len=96, eval_rows=0),
-    ("corpus", "quick"): TrainConfig(steps=150, batch_size=16, lr=3e-3, max_len=128, eval_rows=0),
-    ("corpus", "full"): TrainConfig(steps=2000, batch_size=32, lr=2e-3, max_len=128, eval_rows=0),
-    ("topics", "quick"): TrainConfig(steps=200, batch_size=32, lr=5e-4, warmup=0.1, max_len=48, eval_rows=0),
-    ("topics", "full"): TrainConfig(steps=2000, batch_size=32, lr=5e-4, warmup=0.1, max_len=48, eval_rows=0),
-    ("digits", "quick"): TrainConfig(steps=300, batch_size=64, lr=1e-3, max_len=0, eval_rows=0),
-    ("digits", "full"): TrainConfig(steps=3000, batch_size=64, lr=1e-3, max_len=0, eval_rows=0),
-}
-
-def train_config(task: str, profile: str) -> TrainConfig:
-    "The training budget of a task's zoo models in a profile."
-    if profile not in ("quick", "full"): raise ValueError(f"profile={profile!r} is not allowed; choose one of quick, full")
-    return TRAIN_CONFIGS[(task, profile)]
-
-# %% ../nbs/03_models.ipynb #6e26cc19
-def _forward_loss(model, batch):
-    "Loss of a batch for HF models (labels inside) and digits models (cross-entropy)."
-    if "x" in batch: return nn.functional.cross_entropy(model(batch["x"]), batch["labels"])
-    return model(**batch).loss
-
-def fit_supervised(model: nn.Module, batcher: Callable, cfg: TrainConfig, seed: int = 0, desc: str = "train",
-                   progress: bool = True) -> dict:
-    "Train `model` for `cfg.steps` steps; returns seconds, tokens/s and the loss curve."
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    warm = max(1, int(cfg.warmup * cfg.steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, cfg.steps - warm))))))
-    model.train()
-    dev = next(model.parameters()).device
-    losses, tokens, t0 = [], 0, time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, mininterval=1.0)
-    for step in bar:
-        batch = {k: v.to(dev) for k, v in batcher(rng).items()}
-        loss = _forward_loss(model, batch)
-        if not torch.isfinite(loss): raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        tokens += int(batch["attention_mask"].sum()) if "attention_mask" in batch else len(batch["labels"])
-        if step % 10 == 0: bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.3f}")
-    model.eval()
-    if dev.type == "cuda": torch.cuda.synchronize()
-    secs = time.perf_counter() - t0
-    return {"seconds": secs, "device": str(dev), "torch_threads": torch.get_num_threads(), "tokens": tokens, "tokens_per_s": tokens / secs, "loss_curve": losses[:: max(1, cfg.steps // 100)], "final_loss": sum(losses[-20:]) / len(losses[-20:])}
-
 # %% ../nbs/03_models.ipynb #2f2a06f7
 @torch.no_grad()
 def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 64, batch_size: int = 64) -> list:
@@ -273,7 +211,7 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
     model.eval()
     out = []
     for i in range(0, len(prompts), batch_size):
-        chunk = [[tokenizer.bos_token_id] + tokenizer(p, add_special_tokens=False).input_ids for p in prompts[i:i + batch_size]]
+        chunk = [encode_prompt(tokenizer, p) for p in prompts[i:i + batch_size]]
         L = max(map(len, chunk))
         ids = torch.tensor([[tokenizer.pad_token_id] * (L - len(c)) + c for c in chunk])
         mask = torch.tensor([[0] * (L - len(c)) + [1] * len(c) for c in chunk])
@@ -282,6 +220,7 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
         out += [s.strip() for s in tokenizer.batch_decode(gen[:, L:].cpu(), skip_special_tokens=True)]
     return out
 
+# %% ../nbs/03_models.ipynb #f8caf649
 @torch.no_grad()
 def document_nll(model, tokenizer, texts: Sequence[str], block: int = 128, max_blocks: int = 8) -> list:
     "(summed NLL, predicted tokens) per document over its first `max_blocks` blocks."
@@ -296,143 +235,3 @@ def document_nll(model, tokenizer, texts: Sequence[str], block: int = 128, max_b
             nll += nn.functional.cross_entropy(logits[0], x[0, 1:], reduction="sum").item(); n += x.shape[1] - 1
         res.append((nll, n))
     return res
-
-# %% ../nbs/03_models.ipynb #a6ce797d
-MAX_NEW_TOKENS = {"text2sql": 64, "arith": 72}
-
-@torch.no_grad()
-def evaluate_model(task_name: str, model, tokenizer=None, split: str = "test", limit: int = 0, seed: int = 0) -> dict:
-    "The task metric of `model` on a split (the first `limit` rows, 0 = all)."
-    task = get_task(task_name, seed=seed)
-    rows = task.rows(split)
-    if limit and limit < len(rows): rows = rows[:: math.ceil(len(rows) / limit)]  # an even sample across the split
-    dev = next(model.parameters()).device
-    model.eval()
-    if task.kind == "generation":
-        preds = greedy_generate(model, tokenizer, [task.prompt(r) for r in rows], MAX_NEW_TOKENS[task_name])
-        return task.score(preds, rows)
-    if task.kind == "lm": return task.score(document_nll(model, tokenizer, [r["text"] for r in rows]), rows)
-    if task.kind == "classification":
-        enc = tokenizer([r["input"]["text"] for r in rows], truncation=True, max_length=64, padding=True, return_tensors="pt")
-        preds = torch.cat([model(input_ids=enc.input_ids[i:i + 256].to(dev), attention_mask=enc.attention_mask[i:i + 256].to(dev)).logits.argmax(-1)
-                           for i in range(0, len(rows), 256)])
-        return task.score(preds.tolist(), rows)
-    import numpy as np
-    X = np.array([r["input"]["pixels"] for r in rows], dtype="float32") / 16.0
-    return task.score(model(torch.tensor(X, device=dev)).argmax(-1).tolist(), rows)
-
-HEADLINE_METRIC = {"text2sql": "result_match", "arith": "exact_match", "corpus": "perplexity", "topics": "accuracy", "digits": "accuracy"}
-
-# %% ../nbs/03_models.ipynb #72c8c3af
-@dataclass
-class ZooModel:
-    "A zoo model with its tokenizer and record."
-    model: nn.Module
-    tokenizer: PreTrainedTokenizerFast | None
-    task: str
-    size: str
-    profile: str
-    path: Path | None = None  # cache folder (None for an untrained student)
-    info: dict = field(default_factory=dict)  # zoo.json: key, metrics, training stats, file hashes
-    @property
-    def metric(self) -> float | None:
-        "The task's headline metric on its test split."
-        return self.info.get("metrics", {}).get(HEADLINE_METRIC[self.task])
-    def __repr__(self):
-        m = self.metric
-        return (f"ZooModel({self.task}/{self.size}, profile={self.profile}, {n_params(self.model) / 1e6:.2f}M params"
-                + (f", {HEADLINE_METRIC[self.task]}={m:.3f}" if m is not None else "") + ")")
-
-def _cache_key(task, size, profile, seed, tokenizer) -> dict:
-    t = get_task(task, seed=seed)
-    return {"task": task, "task_content_hash": t.manifest()["content_hash"], "size": size, "arch": size_config(task, size),
-            "train": asdict(train_config(task, profile)), "profile": profile, "seed": seed, "package_version": package_version(),
-            "tokenizer": sha256_hex(tokenizer.backend_tokenizer.to_str()) if tokenizer is not None else None}
-
-# %% ../nbs/03_models.ipynb #69ae18bf
-def _save(model, tokenizer, folder: Path):
-    "Save weights as safetensors (HF save_pretrained, or save_file + config for digits models)."
-    if hasattr(model, "save_pretrained"): model.save_pretrained(str(folder), safe_serialization=True)
-    else:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(folder/"model.safetensors"))
-        atomic_write_text(folder/"config.json", json.dumps({"class": type(model).__name__, "init": getattr(model, "_init_kwargs", {})}))
-    if tokenizer is not None: tokenizer.save_pretrained(str(folder))
-
-def _load(task: str, size: str, folder: Path, info: dict):
-    "Load a cached model with safetensors only."
-    fam = family_of(task)
-    if fam == "mlp":
-        model = build_model(task, size)
-        model.load_state_dict(load_file(str(folder/"model.safetensors")))
-        return model.eval(), None
-    tok = PreTrainedTokenizerFast.from_pretrained(str(folder))
-    cls = LlamaForCausalLM if fam == "causal" else BertForSequenceClassification
-    return cls.from_pretrained(str(folder), use_safetensors=True).eval(), tok
-
-def _verify_files(folder: Path, info: dict) -> str | None:
-    "None if every recorded file hash matches, else what differs."
-    for name, h in info.get("files", {}).items():
-        p = folder/name
-        if not p.exists(): return f"{name} is missing"
-        if file_sha256(p) != h: return f"{name} does not match its recorded SHA-256"
-    return None if info.get("files") else "zoo.json lists no files"
-
-# %% ../nbs/03_models.ipynb #4b67ef0e
-def get_teacher(task: str,  # a bundled task name
-                size: str = "teacher",  # a named size of the task's family
-                profile: str | None = None,  # quick|full (default: the profile setting)
-                seed: int | None = None,  # default: the seed setting
-                progress: bool = True,  # show a training progress bar
-                retrain: bool = False) -> ZooModel:  # ignore the cache
-    "Load a trained zoo model from the cache, or train, evaluate and cache it."
-    s = load_settings()
-    profile, seed = profile or s.profile, s.seed if seed is None else seed
-    size_config(task, size); train_config(task, profile)  # validate names early
-    tokenizer = get_tokenizer(task, seed=seed) if family_of(task) != "mlp" else None
-    key = _cache_key(task, size, profile, seed, tokenizer)
-    folder = s.model_cache_dir/"zoo"/f"{task}-{size}-{profile}-s{seed}-{sha256_hex(canonical_json(key))[:12]}"
-    if folder.exists() and not retrain:
-        try:
-            info = json.loads((folder/"zoo.json").read_text())
-            if (problem := _verify_files(folder, info)) is None:
-                model, tok = _load(task, size, folder, info)
-                return ZooModel(model, tok, task, size, profile, folder, info)
-        except Exception as e: problem = f"{type(e).__name__}: {e}"
-        warnings.warn(f"zoo cache entry {folder} is corrupted ({problem}); retraining it")
-    return _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress)
-
-def _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress) -> ZooModel:
-    "Train, evaluate against an untrained twin, save atomically."
-    cfg, t = train_config(task, profile), get_task(task, seed=seed)
-    device = load_settings().resolve_device()
-    model = build_model(task, size, tokenizer, seed=seed).to(device)
-    baseline = evaluate_model(task, build_model(task, size, tokenizer, seed=seed).to(device), tokenizer, limit=cfg.eval_rows, seed=seed)
-    stats = fit_supervised(model, make_batcher(t, tokenizer, cfg), cfg, seed=seed, desc=f"{task}/{size} [{profile}]", progress=progress)
-    t0 = time.perf_counter()
-    metrics = evaluate_model(task, model, tokenizer, limit=cfg.eval_rows, seed=seed)
-    info = {"key": key, "params": n_params(model), "train": stats, "eval_seconds": time.perf_counter() - t0,
-            "metrics": metrics, "untrained_metrics": baseline, "created_with": package_version()}
-    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}")
-    tmp.mkdir(parents=True)
-    _save(model, tokenizer, tmp)
-    info["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-    atomic_write_text(tmp/"zoo.json", json.dumps(info, indent=1, sort_keys=True))
-    if folder.exists(): shutil.rmtree(folder)
-    os.replace(tmp, folder)
-    return ZooModel(model.cpu().eval(), tokenizer, task, size, profile, folder, info)
-
-def get_student(task: str, size: str = "student", seed: int = 0) -> ZooModel:
-    "A freshly initialised (untrained) model of a named size, with the task's tokenizer."
-    tokenizer = get_tokenizer(task, seed=0) if family_of(task) != "mlp" else None
-    return ZooModel(build_model(task, size, tokenizer, seed=seed), tokenizer, task, size, "untrained")
-
-# %% ../nbs/03_models.ipynb #5f3cd2c5
-def zoo_table(models: Sequence[ZooModel]) -> list:
-    "One row per zoo model: parameters, training time and speed, metric vs an untrained twin."
-    rows = []
-    for z in models:
-        k = HEADLINE_METRIC[z.task]
-        rows.append({"task": z.task, "size": z.size, "profile": z.profile, "params_M": round(z.info["params"] / 1e6, 2),
-                     "train_s": round(z.info["train"]["seconds"], 1), "train_tokens_per_s": round(z.info["train"]["tokens_per_s"]),
-                     "metric": k, "teacher": round(z.metric, 3), "untrained": round(z.info["untrained_metrics"][k], 3)})
-    return rows

@@ -6,33 +6,37 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/pipeline.html.md"""
 
 # %% ../nbs/05_pipeline.ipynb #5d721892
 from __future__ import annotations
-import json, math, re, statistics, time, warnings
+import json, math, re, time, warnings
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
-from .core import atomic_write_text, canonical_json, sample_id
+from .core import atomic_write_text, canonical_json, config_to_dict, option, sample_id, section
 from .artifacts import ArtifactStore, ArtifactError
-from .tasks import get_task, extract_answer
+from .tasks import TASKS, Task, as_task
 from .teachers import DecodeProfile, Teacher, TeacherError, prompt_key
 
 # %% auto #0
-__all__ = ['RUBRIC', 'STAGES', 'PipelineError', 'QualityGateError', 'quality_report', 'timing_report', 'kept_rows', 'run_stage',
-           'reconcile', 'canonicalize', 'DedupIndex', 'dedup', 'gen_id', 'generate', 'clean_output', 'rule_check',
-           'clean', 'rule_filter', 'exec_gate', 'LogprobJudge', 'RubricJudge', 'judge', 'select', 'export']
+__all__ = ['RUBRIC', 'STAGES', 'JUDGES', 'PipelineError', 'QualityGateError', 'quality_report', 'timing_report', 'kept_rows',
+           'run_stage', 'reconcile', 'canonicalize', 'DedupIndex', 'dedup', 'gen_id', 'generate', 'clean',
+           'rule_filter', 'exec_gate', 'LogprobJudge', 'RubricJudge', 'judge', 'select', 'export', 'DedupConfig',
+           'GateConfig', 'JudgeConfig', 'SelectConfig', 'generation_tasks', 'PipelineConfig', 'run_pipeline']
 
 # %% ../nbs/05_pipeline.ipynb #9adc4bea
 class PipelineError(RuntimeError):
     "A pipeline stage cannot go on (bad config, a failed quality gate, inconsistent counts)."
 
+# %% ../nbs/05_pipeline.ipynb #4a338a46
 class QualityGateError(PipelineError):
     "The teacher's pass rate is below the configured threshold (hard mode)."
 
+# %% ../nbs/05_pipeline.ipynb #7a9e50bc
 def _pct(xs: Sequence[float], q: float):
     xs = sorted(xs)
     if not xs: return None
     return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
 
+# %% ../nbs/05_pipeline.ipynb #fff035cf
 def quality_report(rows: Sequence[dict]) -> dict:
     "Counts and rates of one stage's output rows."
     kept = [r for r in rows if r["keep"]]
@@ -47,6 +51,7 @@ def quality_report(rows: Sequence[dict]) -> dict:
             "reject_reason_counts": dict(Counter(r["reject_reason"] for r in rows if not r["keep"])),
             "exec_error_counts": dict(Counter(r["exec_error"] for r in ex if r.get("exec_error")))}
 
+# %% ../nbs/05_pipeline.ipynb #f146298b
 def timing_report(wall_s: float, rows: Sequence[dict], latencies: Sequence[float] = (), tokens: int = 0, batches: Sequence[tuple] = ()) -> dict:
     "Wall time, throughput (overall and p50/p90 over batches) and per-row latency percentiles of one stage."
     rps = [n / t for t, n, _ in batches if t > 0]
@@ -62,6 +67,7 @@ def kept_rows(store: ArtifactStore, run_id: str, stage: str) -> list:
     "The rows a finished stage kept."
     return [r for r in store.load(run_id, stage).to_list() if r["keep"]]
 
+# %% ../nbs/05_pipeline.ipynb #72ec62ab
 def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict], fn: Callable,
               key: str = "sample_id", batch_size: int = 64, config: dict | None = None, expand: Callable | None = None,
               progress: bool = False, generates: bool = False) -> dict:
@@ -86,7 +92,7 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
         batches.append((time.perf_counter() - tb, len(out), btoks))
         w.append([r for r in out if r[key] not in w])
     wall = time.perf_counter() - t0
-    all_rows = _partial_rows(w)
+    all_rows = w.rows()
     expected = sum(len(expand(r)) if expand else 1 for r in rows)
     if len(all_rows) != expected:
         raise PipelineError(f"stage {stage!r}: {len(rows)} input rows should give {expected} output rows, got {len(all_rows)}")
@@ -94,13 +100,7 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
     w.finish(reports={"quality": {**q, "input": len(rows)}, "timing": timing_report(wall, todo, lat, toks, batches)})
     return q
 
-def _partial_rows(w) -> list:
-    "Every row stored so far in an unfinished stage."
-    from fastdistill.artifacts import _read_arrow
-    out = []
-    for p in sorted(w.dir.glob("shards/shard-*.arrow")): out += _read_arrow(p).to_pylist()
-    return out
-
+# %% ../nbs/05_pipeline.ipynb #d0d82381
 def reconcile(store: ArtifactStore, run_id: str, stages: Sequence[str]) -> list:
     "Per stage: input, kept, rejected, errored, and whether input = kept + rejected + errored (and = previous kept × fan-out)."
     out = []
@@ -112,11 +112,10 @@ def reconcile(store: ArtifactStore, run_id: str, stages: Sequence[str]) -> list:
     return out
 
 # %% ../nbs/05_pipeline.ipynb #221835d1
-def canonicalize(store: ArtifactStore, run_id: str, task: str, split: str = "train", limit: int = 0, rows: Sequence[dict] | None = None) -> dict:
+def canonicalize(store: ArtifactStore, run_id: str, task: Task | str, split: str = "train", limit: int = 0, rows: Sequence[dict] | None = None) -> dict:
     "Stage `canonical`: task rows (an even sample of `limit`, 0 = all) → prompt, input, target."
-    t = get_task(task)
-    src = list(rows) if rows is not None else t.rows(split)
-    if limit and limit < len(src): src = src[:: math.ceil(len(src) / limit)][:limit]
+    t = as_task(task); task = t.name
+    src = t.sample(split, limit) if rows is None else list(rows)[:: math.ceil(len(rows) / limit) if limit and limit < len(rows) else 1]
     def fn(batch):
         out = []
         for i, r in enumerate(batch):
@@ -134,6 +133,7 @@ def canonicalize(store: ArtifactStore, run_id: str, task: str, split: str = "tra
         keyed.append({**r, "sample_id": sid if seen[sid] == 1 else f"{sid}~dup{seen[sid] - 1}"})
     return run_stage(store, run_id, "canonical", keyed, fn, config={"task": task, "split": split, "limit": limit})
 
+# %% ../nbs/05_pipeline.ipynb #60025263
 class DedupIndex:
     "A persistent set of sample_ids taken by earlier runs (one TSV line per id: sample_id, run_id)."
     def __init__(self, store: ArtifactStore, namespace: str):
@@ -153,6 +153,7 @@ class DedupIndex:
         new = [i for i in ids if i not in have]
         if new: atomic_write_text(self.path, "".join(f"{k}\t{v}\n" for k, v in {**have, **{i: run_id for i in new}}.items()))
 
+# %% ../nbs/05_pipeline.ipynb #58cd08c1
 def dedup(store: ArtifactStore, run_id: str, scope: str = "run", namespace: str | None = None) -> dict:
     "Stage `dedup`: reject repeated sample_ids (and, globally, ids earlier runs took)."
     if scope not in ("run", "global"): raise PipelineError(f"dedup scope={scope!r}; choose run or global")
@@ -176,6 +177,7 @@ def gen_id(sid: str, teacher_id: str, profile: DecodeProfile, j: int) -> str:
     "The identity of one stored candidate."
     return sample_id("generation", {"sample_id": sid, "teacher": teacher_id, "candidate": j}, profile.__dict__)
 
+# %% ../nbs/05_pipeline.ipynb #76b2c6a0
 def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: DecodeProfile, batch_size: int = 32,
              progress: bool = False) -> dict:
     "Stage `generate`: n candidates per kept question, with token ids and top-k logprobs when the teacher has them."
@@ -186,7 +188,7 @@ def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: Decod
         out = []
         for r, cs in zip(batch, cands):
             if len(cs) != profile.n: raise TeacherError(f"{teacher.name}: sample {r['sample_id']}: {len(cs)} candidates, expected {profile.n}")
-            p_ids = teacher._encode(r["prompt"]) if hasattr(teacher, "_encode") else []
+            p_ids = teacher.prompt_ids(r["prompt"])
             for j, c in enumerate(cs):
                 c = {**c, "topk_logprobs": [[max(v, -1e4) for v in row] for row in c["topk_logprobs"]],
                      "token_logprobs": [max(v, -1e4) for v in c["token_logprobs"]]}
@@ -200,69 +202,34 @@ def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: Decod
                      config={"teacher": teacher.describe(), "decode": profile.__dict__}, progress=progress, generates=True)
 
 # %% ../nbs/05_pipeline.ipynb #1736347e
-_THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
-_FENCE = re.compile(r"```(?:[a-zA-Z]+)?\s*(.*?)(```|$)", re.S)
-
-def clean_output(text: str, task: str) -> tuple:
-    "(clean_text, answer) of a raw teacher output."
-    t = _THINK.sub("", text or "").strip()
-    if m := _FENCE.search(t): t = m.group(1).strip()
-    if task == "text2sql":
-        t = re.sub(r"^(sql|query)\s*:\s*", "", t, flags=re.I).strip()
-        m = re.search(r"\b(select|with)\b", t, re.I)
-        sql = t[m.start():] if m else t
-        sql = sql.split(";")[0].strip()
-        return sql, sql
-    if task == "arith":
-        a = extract_answer(t)
-        return t, None if a is None else str(a)
-    return t, t
-
-_WRITE = re.compile(r"\b(insert|update|delete|drop|create|alter|attach|pragma|replace|vacuum)\b", re.I)
-
-def rule_check(row: dict, task: str, max_chars: int = 2000) -> str | None:
-    "The reject reason of a cleaned candidate, or None."
-    if not (row.get("clean_text") or "").strip(): return "empty"
-    if len(row["clean_text"]) > max_chars: return "too_long"
-    if row.get("finish_reason") == "length" and task != "text2sql": return "truncated"
-    if task == "text2sql":
-        if not re.match(r"^\s*(select|with)\b", row["answer"] or "", re.I): return "not_a_select"
-        if _WRITE.search(row["answer"]): return "not_read_only"
-    if task == "arith" and row.get("answer") is None: return "no_answer"
-    return None
-
-def clean(store, run_id, task: str) -> dict:
-    "Stage `clean`: clean_text and answer for every generated candidate."
+def clean(store, run_id, task: Task | str) -> dict:
+    "Stage `clean`: the task's clean_text and answer for every generated candidate."
+    t = as_task(task)
     def fn(batch):
         out = []
         for r in batch:
-            ct, ans = clean_output(r["text"], task)
+            ct, ans = t.clean(r["text"])
             out.append({**r, "clean_text": ct, "answer": ans, "cleaned": ct != r["text"], "keep": True, "reject_reason": None})
         return out
     return run_stage(store, run_id, "clean", kept_rows(store, run_id, "generate"), fn, key="gen_id")
 
-def rule_filter(store, run_id, task: str, max_chars: int = 2000) -> dict:
-    "Stage `rule_filter`: task rules with a reject_reason."
-    def fn(batch):
-        return [{**r, "keep": (why := rule_check(r, task, max_chars)) is None, "reject_reason": why} for r in batch]
-    return run_stage(store, run_id, "rule_filter", kept_rows(store, run_id, "clean"), fn, key="gen_id", config={"max_chars": max_chars})
+# %% ../nbs/05_pipeline.ipynb #f8ba95f0
+def rule_filter(store, run_id, task: Task | str) -> dict:
+    "Stage `rule_filter`: the task's rules, each rejection with its reason."
+    t = as_task(task)
+    def fn(batch): return [{**r, "keep": (why := t.rule_check(r)) is None, "reject_reason": why} for r in batch]
+    return run_stage(store, run_id, "rule_filter", kept_rows(store, run_id, "clean"), fn, key="gen_id", config={"max_chars": t.max_chars})
 
-def exec_gate(store, run_id, task: str, timeout: float = 1.0, min_pass_rate: float = 0.0, mode: str = "stop") -> dict:
-    "Stage `exec_gate`: execute (text2sql) or check (arith); a quality gate on the pass rate."
-    t = get_task(task)
+# %% ../nbs/05_pipeline.ipynb #fb9ec946
+def exec_gate(store, run_id, task: Task | str, timeout: float = 1.0, min_pass_rate: float = 0.0, mode: str = "stop") -> dict:
+    "Stage `exec_gate`: the task's per-example check (execution for text2sql); a quality gate on the pass rate."
+    t = as_task(task)
     def fn(batch):
         out = []
         for r in batch:
-            row = {"input": json.loads(r["input_json"]), "target": r["target"]}
-            if task == "text2sql":
-                ev = t.evaluate(r["answer"], row, timeout=timeout)
-                res = {"exec_pass": ev["exec_pass"], "exec_error": ev["exec_error"], "gold_match": ev["result_match"],
-                       "result_signature": ev["result_signature"]}
-            elif task == "arith":
-                ok = r["answer"] is not None
-                res = {"exec_pass": ok, "exec_error": None if ok else "no_answer", "gold_match": ok and int(r["answer"]) == int(r["target"]),
-                       "result_signature": r["answer"]}
-            else: raise PipelineError(f"exec_gate: no execution check for task {task!r}")
+            ev = t.score_one(r["answer"], {"input": json.loads(r["input_json"]), "target": r["target"]}, timeout=timeout)
+            res = {"exec_pass": ev["exec_pass"], "exec_error": ev["exec_error"], "gold_match": bool(ev[t.headline_metric]),
+                   "result_signature": ev["result_signature"]}
             out.append({**r, **res, "keep": bool(res["exec_pass"]), "reject_reason": None if res["exec_pass"] else "exec_failed"})
         return out
     q = run_stage(store, run_id, "exec_gate", kept_rows(store, run_id, "rule_filter"), fn, key="gen_id",
@@ -283,6 +250,7 @@ class LogprobJudge:
         res = self.teacher.completion_logprobs([r["prompt"] for r in rows], [r["clean_text"] for r in rows])
         return [(math.exp(sum(x["token_logprobs"]) / max(1, len(x["token_logprobs"]))), None) for x in res]
 
+# %% ../nbs/05_pipeline.ipynb #093052b2
 RUBRIC = ("You are grading an answer.\nQuestion: {prompt}\nReference: {target}\nAnswer: {answer}\n"
           "Rate the answer from 1 (wrong) to 5 (fully correct). Reply with 'score: N'.")
 
@@ -301,6 +269,7 @@ class RubricJudge:
             out.append(((int(m.group(1)) - 1) / 4, None) if m else (None, f"unparsable judge reply: {(txt or rep[0]['error'] or '')[:60]!r}"))
         return out
 
+# %% ../nbs/05_pipeline.ipynb #aca20188
 def judge(store, run_id, judge_fn=None) -> dict:
     "Stage `judge`: judge_score (LLM) and exec_score (execution), side by side; nothing is dropped here."
     def fn(batch):
@@ -311,6 +280,7 @@ def judge(store, run_id, judge_fn=None) -> dict:
     return run_stage(store, run_id, "judge", kept_rows(store, run_id, "exec_gate"), fn, key="gen_id",
                      config={"judge": getattr(judge_fn, "name", None)})
 
+# %% ../nbs/05_pipeline.ipynb #0c483f0f
 def select(store, run_id, require_gold_match: bool = False, min_judge: float | None = None, best_of_n: bool = True) -> dict:
     "Stage `select`: thresholds, then the best candidate per question."
     rows = kept_rows(store, run_id, "judge")
@@ -332,6 +302,7 @@ def select(store, run_id, require_gold_match: bool = False, min_judge: float | N
     return run_stage(store, run_id, "select", rows, fn, key="gen_id",
                      config={"require_gold_match": require_gold_match, "min_judge": min_judge, "best_of_n": best_of_n})
 
+# %% ../nbs/05_pipeline.ipynb #6cb5501e
 def export(store, run_id) -> dict:
     "Write exports/sft.jsonl (chat messages) and exports/preference.jsonl (prompt, chosen, rejected); returns the paths and counts."
     chosen = kept_rows(store, run_id, "select")
@@ -351,3 +322,72 @@ def export(store, run_id) -> dict:
             "judged": len(judged)}
 
 STAGES = ("canonical", "dedup", "generate", "clean", "rule_filter", "exec_gate", "judge", "select")
+
+# %% ../nbs/05_pipeline.ipynb #25496f5b
+@dataclass
+class DedupConfig:
+    "Dedup: within this run, or against every run that shares a namespace."
+    scope: str = option("run", choices=("run", "global"))
+    namespace: str | None = None
+
+# %% ../nbs/05_pipeline.ipynb #5799cf98
+@dataclass
+class GateConfig:
+    "The execution gate: the pass rate below which the run stops (or warns), and the per-query deadline."
+    min_exec_pass_rate: float = option(0.2, ge=0, le=1)
+    mode: str = option("stop", choices=("stop", "warn"))
+    timeout: float = option(1.0, gt=0)  # seconds per query
+
+# %% ../nbs/05_pipeline.ipynb #0c2dbabc
+JUDGES = {"logprob": LogprobJudge, "rubric": RubricJudge, "none": None}
+
+@dataclass
+class JudgeConfig:
+    "Which judge scores the candidates."
+    kind: str = option("logprob", choices=tuple(JUDGES))
+
+# %% ../nbs/05_pipeline.ipynb #670d8886
+@dataclass
+class SelectConfig:
+    "Selection: thresholds, then the best candidate per question."
+    require_gold_match: bool = True
+    min_judge: float | None = None
+    best_of_n: bool = True
+
+# %% ../nbs/05_pipeline.ipynb #3ac523d6
+def generation_tasks() -> tuple:
+    "Names of the registered tasks the generation pipeline can run."
+    return tuple(n for n, c in TASKS.items() if c.kind == "generation")
+
+# %% ../nbs/05_pipeline.ipynb #7b7c65da
+@dataclass
+class PipelineConfig:
+    "Which questions the teacher answers, how it samples, and every stage's settings."
+    run_id: str | None = None  # name the run (rerunning a name resumes it); default: a fresh id
+    task: str = option("text2sql", choices=generation_tasks)
+    split: str = "train"  # the split the questions come from
+    limit: int = option(600, ge=0)  # questions, an even sample of the split (0: all)
+    seed: int = 0
+    decode: DecodeProfile = section(DecodeProfile, temperature=0.7, max_tokens=64, n=2, top_logprobs=8)
+    dedup: DedupConfig = section(DedupConfig)
+    gate: GateConfig = section(GateConfig)
+    judge: JudgeConfig = section(JudgeConfig)
+    select: SelectConfig = section(SelectConfig)
+
+# %% ../nbs/05_pipeline.ipynb #6ab82bbe
+def run_pipeline(store: ArtifactStore, cfg: PipelineConfig, teacher: Teacher, progress: bool = False) -> str:
+    "Every pipeline stage for a config (resuming a named run); returns the run id."
+    judge_cls = JUDGES[cfg.judge.kind]
+    if judge_cls is LogprobJudge and not teacher.capabilities.completion_logprobs:
+        raise PipelineError(f"judge.kind 'logprob' needs a teacher that scores completions; {teacher.name} cannot (use rubric or none)")
+    run = store.create_run(cfg.run_id, config={k: v for k, v in config_to_dict(cfg).items() if k != "run_id"}, prefix=f"{cfg.task}-run")
+    canonicalize(store, run, cfg.task, cfg.split, cfg.limit)
+    dedup(store, run, cfg.dedup.scope, cfg.dedup.namespace)
+    generate(store, run, teacher, cfg.decode, progress=progress)
+    clean(store, run, cfg.task); rule_filter(store, run, cfg.task)
+    exec_gate(store, run, cfg.task, cfg.gate.timeout, cfg.gate.min_exec_pass_rate, cfg.gate.mode)
+    judge(store, run, judge_cls(teacher) if judge_cls else None)
+    select(store, run, **vars(cfg.select))
+    export(store, run)
+    return run
+

@@ -26,17 +26,20 @@ def block_list(model: nn.Module) -> tuple:
     if not cands: raise DistillInputError(f"{type(model).__name__}: no block list (a ModuleList named layers/layer/h/blocks) to tap")
     return max(cands, key=lambda nm: len(nm[1]))
 
+# %% ../nbs/11_taps.ipynb #e2b3ee2d
 def _find_child(block: nn.Module, names: Sequence[str]) -> nn.Module | None:
     for n, m in block.named_modules():
         if n.split(".")[-1] in names: return m
     return None
 
+# %% ../nbs/11_taps.ipynb #389407f8
 def qkv_modules(block: nn.Module) -> tuple:
     "The query, key and value projection modules of one block."
     found = [_find_child(block, ns) for ns in (("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value"))]
     if any(m is None for m in found): raise DistillInputError(f"{type(block).__name__}: no q/k/v projections found")
     return tuple(found)
 
+# %% ../nbs/11_taps.ipynb #045ed8ef
 def attention_module(block: nn.Module) -> nn.Module:
     "The module that calls the attention function (it owns the q/k/v projections directly)."
     q = qkv_modules(block)[0]

@@ -11,12 +11,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+from fastcore.basics import patch
 from .core import atomic_write_text, canonical_json, load_settings, sample_id, split_of
 
 # %% auto #0
-__all__ = ['TASKS', 'SQL_SCHEMAS', 'TOPICS', 'register_task', 'get_task', 'Task', 'build_database', 'schema_text', 'ExecResult',
-           'execute_sql', 'result_signature', 'results_match', 'Text2SQL', 'extract_answer', 'Arith', 'Topics',
-           'Corpus', 'Digits']
+__all__ = ['TASKS', 'SQL_SCHEMAS', 'TOPICS', 'register_task', 'get_task', 'as_task', 'TrainConfig', 'Task', 'strip_wrappers',
+           'GenerationTask', 'build_database', 'schema_text', 'ExecResult', 'execute_sql', 'result_signature',
+           'results_match', 'Text2SQL', 'extract_answer', 'Arith', 'Topics', 'Corpus', 'Digits']
 
 # %% ../nbs/02_tasks.ipynb #d09590e9
 TASKS: dict = {}
@@ -26,16 +27,40 @@ def register_task(cls):
     TASKS[cls.name] = cls
     return cls
 
+# %% ../nbs/02_tasks.ipynb #16a732b7
 def get_task(name: str, seed: int = 0, **kwargs):
     "A bundled task by name; an unknown name lists the valid ones."
     if name not in TASKS: raise KeyError(f"unknown task {name!r}; choose one of: {', '.join(sorted(TASKS))}")
     return TASKS[name](seed=seed, **kwargs)
 
+# %% ../nbs/02_tasks.ipynb #e55d0be3
+def as_task(task) -> Task:
+    "A Task instance: itself, or the registered task of that name."
+    return get_task(task) if isinstance(task, str) else task
+
+# %% ../nbs/02_tasks.ipynb #9847fd35
+@dataclass
+class TrainConfig:
+    "Training budget and optimiser settings for a task's zoo models."
+    steps: int = 200  # optimiser steps
+    batch_size: int = 32  # examples (or blocks) per step
+    lr: float = 2e-3  # peak learning rate
+    warmup: float = 0.06  # fraction of steps for linear warm-up
+    weight_decay: float = 0.01
+    max_len: int = 96  # token budget per example (block size for language modelling)
+    eval_rows: int = 300  # test rows scored for the zoo table (0: all)
+
+
 # %% ../nbs/02_tasks.ipynb #c7ac5331
 class Task:
-    "Base class: rows with sample_id/split/input/target, prompts, metrics, files."
+    "Base class: rows with sample_id/split/input/target, prompts, metrics, files, and what the zoo needs to know."
     name, kind, version = "task", "generation", 1
     splits = {"train": 0.8, "valid": 0.1, "test": 0.1}
+    vocab_size: int = 0  # the zoo tokenizer's vocabulary (0: the task has no text)
+    family: str = "causal"  # the zoo model family: causal | encoder | mlp
+    train_configs: dict = {}  # profile -> TrainConfig for zoo models
+    headline_metric: str = "accuracy"  # the metric tables lead with
+    lower_is_better: bool = False  # True for e.g. perplexity
 
     def __init__(self, seed: int = 0): self.seed = seed
     def __repr__(self): return f"{type(self).__name__}(seed={self.seed}, rows={len(self.rows())})"
@@ -54,11 +79,22 @@ class Task:
             raise KeyError(f"unknown split {split!r} for task {self.name}; choose one of: {', '.join(self.splits)}")
         return [r for r in self._rows if split is None or r["split"] == split]
 
+    def sample(self, split: str, limit: int = 0) -> list:
+        "An even sample of at most `limit` rows of a split (0: all), the same in every process."
+        rows = self.rows(split)
+        return rows[:: math.ceil(len(rows) / limit)] if limit and limit < len(rows) else rows
+
     def make_row(self, input: Mapping, target: Any, **extra) -> dict:
         "A row with its sample_id and hash-assigned split."
         sid = sample_id(self.name, input)
         return {"sample_id": sid, "task": self.name, "split": split_of(sid, self.splits, salt=f"{self.name}:{self.seed}"),
                 "input": dict(input), "target": target, **extra}
+
+    def train_config(self, profile: str) -> TrainConfig:
+        "The zoo training budget in a profile (quick | full)."
+        if profile not in self.train_configs:
+            raise ValueError(f"profile={profile!r} is not allowed for task {self.name}; choose one of {', '.join(self.train_configs)}")
+        return self.train_configs[profile]
 
     def prompt(self, row: Mapping) -> str: raise NotImplementedError
     def target_text(self, row: Mapping) -> str: return str(row["target"])
@@ -82,9 +118,65 @@ class Task:
         atomic_write_text(folder/"task.json", json.dumps(self.manifest(), indent=1, sort_keys=True))
         return folder
 
+# %% ../nbs/02_tasks.ipynb #461846c7
 def _check_predictions(task, predictions, rows):
     if len(predictions) != len(rows):
         raise ValueError(f"{task}: {len(predictions)} predictions for {len(rows)} rows")
+
+# %% ../nbs/02_tasks.ipynb #056aa073
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
+_FENCE = re.compile(r"```(?:[a-zA-Z]+)?\s*(.*?)(```|$)", re.S)
+
+def strip_wrappers(text: str) -> str:
+    "Text without <think> blocks and outside a code fence's body."
+    t = _THINK.sub("", text or "").strip()
+    if m := _FENCE.search(t): t = m.group(1).strip()
+    return t
+
+
+# %% ../nbs/02_tasks.ipynb #0c6bd5bd
+class GenerationTask(Task):
+    "A prompt → text task: cleaning, rule checks and per-example scoring (exact match unless overridden)."
+    kind, headline_metric = "generation", "exact_match"
+    max_new_tokens: int = 64  # generation budget for teachers and evaluation
+    max_chars: int = 2000  # longer cleaned outputs are rejected
+    reject_truncated: bool = True  # reject outputs cut off by the token budget
+
+    def clean(self, text: str) -> tuple:
+        "(clean_text, answer) of a raw output."
+        t = strip_wrappers(text)
+        return t, t
+
+    def rule_check(self, row: Mapping) -> str | None:
+        "The reject reason of a cleaned candidate (clean_text, answer, finish_reason), or None."
+        if not (row.get("clean_text") or "").strip(): return "empty"
+        if len(row["clean_text"]) > self.max_chars: return "too_long"
+        if self.reject_truncated and row.get("finish_reason") == "length": return "truncated"
+        return None
+
+    def preview(self, answer: str, row: Mapping) -> dict | None:
+        "What running an answer shows a reader (text2sql: its first rows), or None for tasks with nothing to run."
+        return None
+
+
+# %% ../nbs/02_tasks.ipynb #a6b42032
+@patch
+def score_one(self: GenerationTask, answer: str | None, row: Mapping, timeout: float = 1.0) -> dict:
+    "Per-example scores of a cleaned answer: exec_pass, exec_error, the headline metric, result_signature."
+    ok = answer is not None and answer.strip() != ""
+    return {"exec_pass": ok, "exec_error": None if ok else "no_answer",
+            self.headline_metric: ok and answer.strip() == self.target_text(row).strip(), "result_signature": answer}
+
+# %% ../nbs/02_tasks.ipynb #f37c86a2
+@patch
+def score(self: GenerationTask, predictions: Sequence[str], rows: Sequence[Mapping]) -> dict:
+    "Rates of every boolean score over raw predictions (cleaned first), with error counts."
+    _check_predictions(self.name, predictions, rows)
+    ev = [self.score_one(self.clean(p)[1], r) for p, r in zip(predictions, rows)]
+    n = max(len(ev), 1)
+    keys = [k for k, v in (ev[0] if ev else {}).items() if isinstance(v, bool)]
+    return {"n": len(ev), **{k: sum(bool(e[k]) for e in ev) / n for k in keys},
+            "exec_errors": dict(Counter(e["exec_error"] for e in ev if e["exec_error"]))}
 
 # %% ../nbs/02_tasks.ipynb #59cdbad7
 SQL_SCHEMAS = {
@@ -138,6 +230,7 @@ def _db_rows(db_id: str, seed: int) -> dict:
     out[s["rel"]["table"]] = [(i + 1, a, b) for i, (a, b) in enumerate(pairs)]
     return out
 
+# %% ../nbs/02_tasks.ipynb #db6cb032
 def _fill_database(con: sqlite3.Connection, db_id: str, seed: int):
     "Create and fill the tables of `db_id` in an open connection."
     s, rows = SQL_SCHEMAS[db_id], _db_rows(db_id, seed)
@@ -150,6 +243,7 @@ def _fill_database(con: sqlite3.Connection, db_id: str, seed: int):
     con.executemany(f"INSERT INTO {r} VALUES (?,?,?)", rows[r])
     con.commit()
 
+# %% ../nbs/02_tasks.ipynb #31fd2568
 def build_database(db_id: str, path: str | Path, seed: int = 0) -> Path:
     "Create one SQLite database file deterministically (written to a temp name, then renamed)."
     path = Path(path)
@@ -162,6 +256,7 @@ def build_database(db_id: str, path: str | Path, seed: int = 0) -> Path:
     tmp.replace(path)
     return path
 
+# %% ../nbs/02_tasks.ipynb #d28cda3e
 def schema_text(db_id: str) -> str:
     "A compact schema description for prompts: table(col, ...); ..."
     s = SQL_SCHEMAS[db_id]
@@ -181,6 +276,7 @@ class ExecResult:
     message: str = ""
     seconds: float = 0.0
 
+# %% ../nbs/02_tasks.ipynb #637459f9
 def execute_sql(db_path: str | Path, sql: str, timeout: float = 1.0, max_rows: int = 10_000) -> ExecResult:
     "Run `sql` read-only with a deadline and an allow-list authorizer."
     t0 = time.monotonic()
@@ -208,11 +304,13 @@ def execute_sql(db_path: str | Path, sql: str, timeout: float = 1.0, max_rows: i
     finally:
         con.close()
 
+# %% ../nbs/02_tasks.ipynb #6134cd03
 def result_signature(rows: Sequence) -> str:
     "Order-independent hash of a result multiset (floats rounded to 6 places)."
     norm = Counter(tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in rows)
     return hashlib.sha256(repr(sorted(norm.items(), key=repr)).encode()).hexdigest()[:16]
 
+# %% ../nbs/02_tasks.ipynb #6b8dd0b7
 def results_match(pred_rows: Sequence, gold_rows: Sequence) -> bool:
     "True when two results hold the same rows, ignoring row order."
     return result_signature(pred_rows) == result_signature(gold_rows)
@@ -279,9 +377,12 @@ def _join_templates(s, rows, rng):
 
 # %% ../nbs/02_tasks.ipynb #f9d3c456
 @register_task
-class Text2SQL(Task):
+class Text2SQL(GenerationTask):
     "Natural-language questions over five generated SQLite databases; metrics by execution."
-    name, kind, version = "text2sql", "generation", 1
+    name, version, headline_metric = "text2sql", 1, "result_match"
+    vocab_size, family, max_new_tokens, reject_truncated = 800, "causal", 64, False
+    train_configs = {"quick": TrainConfig(steps=200, batch_size=32, lr=3e-3, max_len=80, eval_rows=0),
+                     "full": TrainConfig(steps=2500, batch_size=32, lr=2e-3, max_len=80, eval_rows=0)}
 
     def __init__(self, seed: int = 0, draws: int = 12, db_dir: str | Path | None = None):
         super().__init__(seed)
@@ -321,26 +422,43 @@ class Text2SQL(Task):
 
     def gold(self, row: Mapping) -> ExecResult: return execute_sql(self.db_path(row["input"]["db_id"]), row["target"])
 
-    def evaluate(self, sql: str, row: Mapping, timeout: float = 1.0) -> dict:
-        "Execution metrics of one predicted query against the row's gold query."
-        pred, gold = execute_sql(self.db_path(row["input"]["db_id"]), sql, timeout=timeout), self.gold(row)
+    def score_one(self, answer: str | None, row: Mapping, timeout: float = 1.0) -> dict:
+        "Execution metrics of one predicted query against the row's gold query (row order ignored)."
+        pred, gold = execute_sql(self.db_path(row["input"]["db_id"]), answer or "", timeout=timeout), self.gold(row)
         return {"exec_pass": pred.ok, "exec_error": pred.error, "result_match": pred.ok and results_match(pred.rows, gold.rows),
                 "result_signature": result_signature(pred.rows) if pred.ok else None}
-
-    def score(self, predictions: Sequence[str], rows: Sequence[Mapping]) -> dict:
-        "exec_pass and result_match rates (row order ignored), with error counts."
-        _check_predictions(self.name, predictions, rows)
-        ev = [self.evaluate(p, r) for p, r in zip(predictions, rows)]
-        n = max(len(ev), 1)
-        return {"n": len(ev), "exec_pass": sum(e["exec_pass"] for e in ev) / n,
-                "result_match": sum(e["result_match"] for e in ev) / n,
-                "exec_errors": dict(Counter(e["exec_error"] for e in ev if e["exec_error"]))}
 
     def write_files(self, folder: str | Path | None = None) -> Path:
         "Rows, manifest and the five database files."
         out = super().write_files(folder)
         for db_id in SQL_SCHEMAS: build_database(db_id, out/"databases"/f"{db_id}.sqlite", self.seed)
         return out
+
+# %% ../nbs/02_tasks.ipynb #f25ad1b6
+_WRITE = re.compile(r"\b(insert|update|delete|drop|create|alter|attach|pragma|replace|vacuum)\b", re.I)
+
+@patch
+def clean(self: Text2SQL, text: str) -> tuple:
+    "(clean_text, sql): from the first SELECT/WITH to the first semicolon."
+    t = re.sub(r"^(sql|query)\s*:\s*", "", strip_wrappers(text), flags=re.I).strip()
+    m = re.search(r"\b(select|with)\b", t, re.I)
+    sql = (t[m.start():] if m else t).split(";")[0].strip()
+    return sql, sql
+
+# %% ../nbs/02_tasks.ipynb #561d8ac8
+@patch
+def rule_check(self: Text2SQL, row: Mapping) -> str | None:
+    "Generic rules, then: a read-only SELECT."
+    if why := GenerationTask.rule_check(self, row): return why
+    if not re.match(r"^\s*(select|with)\b", row["answer"] or "", re.I): return "not_a_select"
+    return "not_read_only" if _WRITE.search(row["answer"]) else None
+
+# %% ../nbs/02_tasks.ipynb #6c3ab5ae
+@patch
+def preview(self: Text2SQL, answer: str, row: Mapping, max_rows: int = 5) -> dict:
+    "The first rows of a query, run read-only, or its error."
+    r = execute_sql(self.db_path(row["input"]["db_id"]), answer)
+    return {"ok": r.ok, "error": r.error, "rows": [list(x) for x in (r.rows or [])][:max_rows]}
 
 # %% ../nbs/02_tasks.ipynb #7454be14
 _ARITH_NAMES = ["Ana", "Bo", "Cy", "Dee", "Ed", "Flo", "Gil", "Ivy", "Jo", "Kim", "Lu", "Max", "Ned", "Ola", "Pat", "Rex", "Sam", "Tia"]
@@ -366,6 +484,7 @@ def _arith_problem(rng: random.Random, level: int):
     text.append(f"How many {o} does {p} have now?")
     return " ".join(text), " ".join(steps), x
 
+# %% ../nbs/02_tasks.ipynb #86dea666
 _ANSWER_RE = re.compile(r"answer:\s*(-?\d+)")
 
 def extract_answer(text: str) -> int | None:
@@ -375,9 +494,11 @@ def extract_answer(text: str) -> int | None:
 
 # %% ../nbs/02_tasks.ipynb #55e4274f
 @register_task
-class Arith(Task):
+class Arith(GenerationTask):
     "Multi-step arithmetic word problems with rationales; metric: exact answer match."
-    name, kind, version = "arith", "generation", 1
+    name, version, vocab_size, family, max_new_tokens = "arith", 1, 600, "causal", 72
+    train_configs = {"quick": TrainConfig(steps=180, batch_size=32, lr=3e-3, max_len=96, eval_rows=300),
+                     "full": TrainConfig(steps=4000, batch_size=64, lr=1.5e-3, max_len=96, eval_rows=0)}
 
     def __init__(self, seed: int = 0, per_level: int = 3000, levels: Sequence[int] = (1, 2, 3)):
         super().__init__(seed)
@@ -397,14 +518,27 @@ class Arith(Task):
 
     def prompt(self, row: Mapping) -> str: return f"question: {row['input']['question']} reasoning:"
 
+    def clean(self, text: str) -> tuple:
+        "(clean_text, the integer after the last `answer:` as a string, or None)."
+        t = strip_wrappers(text)
+        a = extract_answer(t)
+        return t, None if a is None else str(a)
+
+    def rule_check(self, row: Mapping) -> str | None:
+        return GenerationTask.rule_check(self, row) or ("no_answer" if row.get("answer") is None else None)
+
+    def score_one(self, answer: str | None, row: Mapping, timeout: float = 1.0) -> dict:
+        "exec_pass: an answer was found; exact_match: it equals the target's."
+        ok = answer is not None
+        return {"exec_pass": ok, "exec_error": None if ok else "no_answer",
+                "exact_match": ok and int(answer) == extract_answer(self.target_text(row)), "result_signature": answer}
+
     def score(self, predictions: Sequence[str], rows: Sequence[Mapping]) -> dict:
         "Exact answer match overall and by level."
-        _check_predictions(self.name, predictions, rows)
-        hits = [extract_answer(p) == r["answer"] for p, r in zip(predictions, rows)]
+        out = super().score(predictions, rows)
         by = {}
-        for h, r in zip(hits, rows): by.setdefault(r["level"], []).append(h)
-        return {"n": len(hits), "exact_match": sum(hits) / max(len(hits), 1),
-                **{f"exact_match_level{k}": sum(v) / len(v) for k, v in sorted(by.items())}}
+        for p, r in zip(predictions, rows): by.setdefault(r["level"], []).append(self.score_one(self.clean(p)[1], r)["exact_match"])
+        return {**out, **{f"exact_match_level{k}": sum(v) / len(v) for k, v in sorted(by.items())}}
 
 # %% ../nbs/02_tasks.ipynb #fe91f4d5
 _TOPIC_WORDS = {
@@ -434,6 +568,9 @@ TOPICS = list(_TOPIC_WORDS)
 class Topics(Task):
     "Six-way topic classification with decoys, ambiguity and label noise; big unlabelled transfer set."
     name, kind, version = "topics", "classification", 1
+    vocab_size, family = 1500, "encoder"
+    train_configs = {"quick": TrainConfig(steps=200, batch_size=32, lr=5e-4, warmup=0.1, max_len=48, eval_rows=0),
+                     "full": TrainConfig(steps=2000, batch_size=32, lr=5e-4, warmup=0.1, max_len=48, eval_rows=0)}
     splits = {"teacher_train": 0.40, "train": 0.02, "unlabeled": 0.38, "valid": 0.10, "test": 0.10}
     labels = TOPICS
 
@@ -483,6 +620,9 @@ class Topics(Task):
 class Corpus(Task):
     "Standard-library source files and pydoc topics as documents; metric: held-out perplexity."
     name, kind, version = "corpus", "lm", 1
+    vocab_size, family, headline_metric, lower_is_better = 4000, "causal", "perplexity", True
+    train_configs = {"quick": TrainConfig(steps=150, batch_size=16, lr=3e-3, max_len=128, eval_rows=0),
+                     "full": TrainConfig(steps=2000, batch_size=32, lr=2e-3, max_len=128, eval_rows=0)}
 
     def __init__(self, seed: int = 0, max_files: int = 300, max_chars: int = 20_000):
         super().__init__(seed)
@@ -515,6 +655,9 @@ class Corpus(Task):
 class Digits(Task):
     "scikit-learn's 8x8 handwritten digits with fixed hash splits; metric: accuracy."
     name, kind, version = "digits", "image", 1
+    family = "mlp"
+    train_configs = {"quick": TrainConfig(steps=300, batch_size=64, lr=1e-3, max_len=0, eval_rows=0),
+                     "full": TrainConfig(steps=3000, batch_size=64, lr=1e-3, max_len=0, eval_rows=0)}
     splits = {"train": 0.7, "valid": 0.1, "test": 0.2}
 
     def build(self) -> list:

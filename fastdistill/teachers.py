@@ -7,29 +7,30 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/teachers.html.md"""
 # %% ../nbs/04_teachers.ipynb #202b9791
 from __future__ import annotations
 import asyncio, concurrent.futures, hashlib, json, os, random, threading, time
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import canonical_json
+from fastcore.basics import patch
+from .core import FieldErrors, canonical_json, option
+from .models import encode_completion, encode_prompt
 
 # %% auto #0
-__all__ = ['CANDIDATE_FIELDS', 'FAULTS', 'DecodeProfile', 'Capabilities', 'TeacherError', 'Teacher', 'HFTeacher', 'OpenAITeacher',
-           'prompt_key', 'CachedTeacher', 'FaultProxy', 'serve_teacher']
+__all__ = ['CANDIDATE_FIELDS', 'TEACHER_KINDS', 'DecodeProfile', 'Capabilities', 'TeacherError', 'Teacher', 'HFTeacher',
+           'OpenAITeacher', 'prompt_key', 'CachedTeacher', 'register_teacher_kind', 'TeacherConfig', 'build_teacher']
 
 # %% ../nbs/04_teachers.ipynb #37783f61
 @dataclass(frozen=True)
 class DecodeProfile:
     "How to sample a teacher."
-    temperature: float = 0.0  # 0: greedy
-    top_p: float = 1.0
-    max_tokens: int = 64
-    n: int = 1  # candidates per prompt
+    temperature: float = option(0.0, ge=0)  # 0: greedy
+    top_p: float = option(1.0, gt=0, le=1)
+    max_tokens: int = option(64, ge=1)
+    n: int = option(1, ge=1)  # candidates per prompt
     seed: int = 0
-    top_logprobs: int = 5  # k: alternatives stored per generated token (0: none)
+    top_logprobs: int = option(5, ge=0)  # k: alternatives stored per generated token (0: none)
     def key(self) -> str:
         "A short stable hash of the profile."
         return hashlib.sha256(canonical_json(asdict(self)).encode()).hexdigest()[:12]
@@ -37,6 +38,7 @@ class DecodeProfile:
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.max_tokens < 1 or self.n < 1 or self.top_logprobs < 0:
             raise ValueError(f"invalid decode profile {asdict(self)}: need temperature ≥ 0, 0 < top_p ≤ 1, max_tokens ≥ 1, n ≥ 1, top_logprobs ≥ 0")
 
+# %% ../nbs/04_teachers.ipynb #2cf8175e
 @dataclass(frozen=True)
 class Capabilities:
     "What a teacher can give."
@@ -46,15 +48,18 @@ class Capabilities:
     hidden_states: bool = False
     attention: bool = False
 
+# %% ../nbs/04_teachers.ipynb #5d69f806
 class TeacherError(RuntimeError):
     "A teacher could not do what was asked (capability missing, cache miss, server failure)."
 
+# %% ../nbs/04_teachers.ipynb #0829f780
 def _candidate(text="", token_ids=(), topk_ids=(), topk_logprobs=(), token_logprobs=(), available=False, finish="stop",
                error=None, attempts=1, latency=0.0) -> dict:
     return {"text": text, "token_ids": list(token_ids), "topk_ids": [list(x) for x in topk_ids],
             "topk_logprobs": [list(x) for x in topk_logprobs], "token_logprobs": list(token_logprobs),
             "logprobs_available": bool(available), "finish_reason": finish, "error": error, "attempts": attempts, "latency_s": latency}
 
+# %% ../nbs/04_teachers.ipynb #41cc1821
 class Teacher:
     "The protocol: `generate`, optionally `completion_logprobs`; `describe()` names it for manifests (never secrets)."
     name: str = "teacher"
@@ -66,6 +71,10 @@ class Teacher:
     def completion_logprobs(self, prompts: Sequence[str], completions: Sequence[str], k: int = 5) -> list:
         "Teacher-forced token ids, log-probabilities and top-k of each completion after its prompt."
         raise TeacherError(f"{self.name} cannot score given completions (capabilities: {self.capabilities})")
+    def prompt_ids(self, prompt: str) -> list:
+        "The token ids the teacher sees for a prompt (the one prompt convention), or [] when it has no tokenizer here."
+        tok = getattr(self, "tokenizer", None)
+        return encode_prompt(tok, prompt, getattr(self, "add_bos", True)) if tok is not None else []
     def describe(self) -> dict: return {"name": self.name, "kind": type(self).__name__, "capabilities": asdict(self.capabilities)}
     def id(self) -> str:
         "A stable identifier of this teacher for cache keys."
@@ -81,86 +90,80 @@ class HFTeacher(Teacher):
         self.requests = 0
         if tokenizer.pad_token_id is None: raise TeacherError(f"{self.name}: the tokenizer has no pad token; set one before batching")
 
-    @classmethod
-    def from_pretrained(cls, path: str | Path, **kw) -> HFTeacher:
-        "Load a model and tokenizer saved with `save_pretrained` (local files only; safetensors weights)."
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
-        return cls(model, tok, name=kw.pop("name", Path(path).name), **kw)
-
-    @classmethod
-    def from_zoo(cls, task: str, profile: str = "quick", **kw) -> HFTeacher:
-        "The zoo teacher of a task (trained and cached on first use)."
-        from fastdistill.models import get_teacher
-        z = get_teacher(task, profile=profile, progress=False)
-        return cls(z.model, z.tokenizer, name=kw.pop("name", f"zoo:{task}:{profile}"), **kw)
-
     def describe(self) -> dict:
         n_params = sum(p.numel() for p in self.model.parameters())
         return {**super().describe(), "parameters": n_params, "vocab": len(self.tokenizer)}
 
-    def _encode(self, prompt: str) -> list:
-        ids = self.tokenizer(prompt, add_special_tokens=False).input_ids
-        return ([self.tokenizer.bos_token_id] if self.add_bos and self.tokenizer.bos_token_id is not None else []) + ids
+# %% ../nbs/04_teachers.ipynb #d503da32
+@patch(cls_method=True)
+def from_pretrained(cls: HFTeacher, path: str | Path, **kw) -> HFTeacher:
+    "Load a model and tokenizer saved with `save_pretrained` (local files only; safetensors weights)."
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
+    return cls(model, tok, name=kw.pop("name", Path(path).name), **kw)
 
-    @torch.no_grad()
-    def generate(self, prompts: Sequence[str], profile: DecodeProfile, progress: bool = False) -> list:
-        tok, dev, out = self.tokenizer, next(self.model.parameters()).device, []
-        eos, pad = tok.eos_token_id, tok.pad_token_id
-        for b0 in tqdm(range(0, len(prompts), self.batch_size), desc=f"generate ({self.name})", disable=not progress):
-            t0 = time.perf_counter()
-            enc = [self._encode(p) for p in prompts[b0:b0 + self.batch_size]]
-            L = max(map(len, enc))
-            ids = torch.tensor([[pad] * (L - len(e)) + e for e in enc], device=dev)
-            att = torch.tensor([[0] * (L - len(e)) + [1] * len(e) for e in enc], device=dev)
-            sample = profile.temperature > 0
-            kw = dict(do_sample=True, temperature=profile.temperature, top_p=profile.top_p) if sample else dict(do_sample=False)
-            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-                torch.manual_seed(profile.seed * 1_000_003 + b0)
-                g = self.model.generate(input_ids=ids, attention_mask=att, max_new_tokens=profile.max_tokens, num_return_sequences=profile.n,
-                                        pad_token_id=pad, eos_token_id=eos, output_logits=profile.top_logprobs > 0,
-                                        return_dict_in_generate=True, **kw)
-            self.requests += len(enc)
-            new = g.sequences[:, L:].cpu()
-            lps = torch.stack(g.logits, 1).float().log_softmax(-1).cpu() if profile.top_logprobs > 0 else None  # [B*n, steps, V]
-            dt = (time.perf_counter() - t0) / len(enc)
-            for i in range(len(enc)):
-                cands = []
-                for j in range(profile.n):
-                    r = i * profile.n + j
-                    seq = new[r].tolist()
-                    stop = seq.index(eos) + 1 if eos in seq else len(seq)
-                    seq = seq[:stop]
-                    finish = "stop" if seq and seq[-1] == eos else "length"
-                    text = tok.decode(seq, skip_special_tokens=True).strip()
-                    if lps is not None:
-                        lp = lps[r, :len(seq)]
-                        top = lp.topk(min(profile.top_logprobs, lp.shape[-1]), -1)
-                        chosen = lp.gather(-1, torch.tensor(seq)[:, None])[:, 0] if seq else torch.zeros(0)
-                        cands.append(_candidate(text, seq, top.indices.tolist(), top.values.tolist(), chosen.tolist(), True, finish, latency=dt))
-                    else: cands.append(_candidate(text, seq, finish=finish, latency=dt))
-                out.append(cands)
-        return out
+# %% ../nbs/04_teachers.ipynb #ccc75ae6
+@patch
+@torch.no_grad()
+def generate(self: HFTeacher, prompts: Sequence[str], profile: DecodeProfile, progress: bool = False) -> list:
+    tok, dev, out = self.tokenizer, next(self.model.parameters()).device, []
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    for b0 in tqdm(range(0, len(prompts), self.batch_size), desc=f"generate ({self.name})", disable=not progress):
+        t0 = time.perf_counter()
+        enc = [self.prompt_ids(p) for p in prompts[b0:b0 + self.batch_size]]
+        L = max(map(len, enc))
+        ids = torch.tensor([[pad] * (L - len(e)) + e for e in enc], device=dev)
+        att = torch.tensor([[0] * (L - len(e)) + [1] * len(e) for e in enc], device=dev)
+        sample = profile.temperature > 0
+        kw = dict(do_sample=True, temperature=profile.temperature, top_p=profile.top_p) if sample else dict(do_sample=False)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(profile.seed * 1_000_003 + b0)
+            g = self.model.generate(input_ids=ids, attention_mask=att, max_new_tokens=profile.max_tokens, num_return_sequences=profile.n,
+                                    pad_token_id=pad, eos_token_id=eos, output_logits=profile.top_logprobs > 0,
+                                    return_dict_in_generate=True, **kw)
+        self.requests += len(enc)
+        new = g.sequences[:, L:].cpu()
+        lps = torch.stack(g.logits, 1).float().log_softmax(-1).cpu() if profile.top_logprobs > 0 else None  # [B*n, steps, V]
+        dt = (time.perf_counter() - t0) / len(enc)
+        for i in range(len(enc)):
+            cands = []
+            for j in range(profile.n):
+                r = i * profile.n + j
+                seq = new[r].tolist()
+                stop = seq.index(eos) + 1 if eos in seq else len(seq)
+                seq = seq[:stop]
+                finish = "stop" if seq and seq[-1] == eos else "length"
+                text = tok.decode(seq, skip_special_tokens=True).strip()
+                if lps is not None:
+                    lp = lps[r, :len(seq)]
+                    top = lp.topk(min(profile.top_logprobs, lp.shape[-1]), -1)
+                    chosen = lp.gather(-1, torch.tensor(seq)[:, None])[:, 0] if seq else torch.zeros(0)
+                    cands.append(_candidate(text, seq, top.indices.tolist(), top.values.tolist(), chosen.tolist(), True, finish, latency=dt))
+                else: cands.append(_candidate(text, seq, finish=finish, latency=dt))
+            out.append(cands)
+    return out
 
-    @torch.no_grad()
-    def completion_logprobs(self, prompts: Sequence[str], completions: Sequence[str], k: int = 5) -> list:
-        "Teacher-forced: completion token ids (with EOS), each token's log-probability and the top-k at each position."
-        tok, dev, out = self.tokenizer, next(self.model.parameters()).device, []
-        pairs = [(self._encode(p), tok(" " + c, add_special_tokens=False).input_ids + [tok.eos_token_id]) for p, c in zip(prompts, completions)]
-        for b0 in range(0, len(pairs), self.batch_size):
-            chunk = pairs[b0:b0 + self.batch_size]
-            L = max(len(p) + len(c) for p, c in chunk)
-            ids = torch.tensor([p + c + [tok.pad_token_id] * (L - len(p) - len(c)) for p, c in chunk], device=dev)
-            att = torch.tensor([[1] * (len(p) + len(c)) + [0] * (L - len(p) - len(c)) for p, c in chunk], device=dev)
-            lp = self.model(input_ids=ids, attention_mask=att).logits.float().log_softmax(-1).cpu()
-            for r, (p, c) in enumerate(chunk):
-                pos = torch.arange(len(p) - 1, len(p) - 1 + len(c))
-                rows = lp[r, pos]
-                top = rows.topk(min(k, rows.shape[-1]), -1)
-                out.append({"token_ids": c, "token_logprobs": rows.gather(-1, torch.tensor(c)[:, None])[:, 0].tolist(),
-                            "topk_ids": top.indices.tolist(), "topk_logprobs": top.values.tolist()})
-        return out
+# %% ../nbs/04_teachers.ipynb #8a31f036
+@patch
+@torch.no_grad()
+def completion_logprobs(self: HFTeacher, prompts: Sequence[str], completions: Sequence[str], k: int = 5) -> list:
+    "Teacher-forced: completion token ids (with EOS), each token's log-probability and the top-k at each position."
+    tok, dev, out = self.tokenizer, next(self.model.parameters()).device, []
+    pairs = [(self.prompt_ids(p), encode_completion(tok, c)) for p, c in zip(prompts, completions)]
+    for b0 in range(0, len(pairs), self.batch_size):
+        chunk = pairs[b0:b0 + self.batch_size]
+        L = max(len(p) + len(c) for p, c in chunk)
+        ids = torch.tensor([p + c + [tok.pad_token_id] * (L - len(p) - len(c)) for p, c in chunk], device=dev)
+        att = torch.tensor([[1] * (len(p) + len(c)) + [0] * (L - len(p) - len(c)) for p, c in chunk], device=dev)
+        lp = self.model(input_ids=ids, attention_mask=att).logits.float().log_softmax(-1).cpu()
+        for r, (p, c) in enumerate(chunk):
+            pos = torch.arange(len(p) - 1, len(p) - 1 + len(c))
+            rows = lp[r, pos]
+            top = rows.topk(min(k, rows.shape[-1]), -1)
+            out.append({"token_ids": c, "token_logprobs": rows.gather(-1, torch.tensor(c)[:, None])[:, 0].tolist(),
+                        "topk_ids": top.indices.tolist(), "topk_logprobs": top.values.tolist()})
+    return out
 
 # %% ../nbs/04_teachers.ipynb #edecf7e6
 def _redact_url(url: str) -> str:
@@ -170,12 +173,14 @@ def _redact_url(url: str) -> str:
     if p.port: host += f":{p.port}"
     return urlunsplit((p.scheme, host, p.path, "", ""))
 
+# %% ../nbs/04_teachers.ipynb #27616fe1
 def _run_sync(coro):
     "Run a coroutine from sync code, also inside a running event loop (Jupyter)."
     try: asyncio.get_running_loop()
     except RuntimeError: return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(1) as ex: return ex.submit(asyncio.run, coro).result()
 
+# %% ../nbs/04_teachers.ipynb #314b0329
 class _Malformed(Exception):
     "A response that parsed but cannot be used (e.g. no choices)."
 
@@ -200,91 +205,102 @@ class OpenAITeacher(Teacher):
         return {**super().describe(), "base_url": _redact_url(self.base_url), "model": self.model, "endpoint": self.endpoint,
                 "api_key_env": self.api_key_env}
 
-    def _client(self):
-        import openai, httpx
-        key = os.environ.get(self.api_key_env) or "EMPTY"  # local servers accept any key
-        return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout,
-                                  http_client=httpx.AsyncClient(timeout=self.timeout, limits=httpx.Limits(max_connections=self.concurrency)))
-
-    def _token_id(self, s: str):
-        if s.startswith("token_id:"):
-            try: return int(s.split(":", 1)[1])
-            except ValueError: return None
-        if self.tokenizer is None: return None
-        i = self.tokenizer.convert_tokens_to_ids(s)
-        return None if i is None or i == self.tokenizer.unk_token_id else i
-
-    def _parse_choice(self, ch, k: int) -> dict:
-        "One choice into a candidate (text always; ids/log-probabilities when returned and mappable)."
-        text = (ch.message.content if self.endpoint == "chat" else ch.text) or ""
-        lp = getattr(ch, "logprobs", None)
-        steps = []  # (token, logprob, [(token, logprob)...])
-        if lp is not None:
-            if self.endpoint == "chat" and getattr(lp, "content", None):
-                steps = [(c.token, c.logprob, [(t.token, t.logprob) for t in (c.top_logprobs or [])]) for c in lp.content]
-            elif self.endpoint == "completions" and getattr(lp, "tokens", None):
-                tops = lp.top_logprobs or [None] * len(lp.tokens)
-                steps = [(t, l, sorted((d or {}).items(), key=lambda kv: -kv[1])) for t, l, d in zip(lp.tokens, lp.token_logprobs, tops)]
-        ids, tids, tlps, chosen, ok = [], [], [], [], bool(steps)
-        for tok, l, alts in steps:
-            i = self._token_id(tok)
-            alt = [(self._token_id(t), v) for t, v in alts[:k]]
-            if i is None or l is None or not alt or any(a is None or v is None for a, v in alt): ok = False; break
-            ids.append(i); chosen.append(float(l)); tids.append([a for a, _ in alt]); tlps.append([float(v) for _, v in alt])
-        if not ok: ids, tids, tlps, chosen = [], [], [], []
-        return _candidate(text.strip(), ids, tids, tlps, chosen, ok, ch.finish_reason or "stop")
-
-    async def _one(self, client, sem, prompt: str, profile: DecodeProfile) -> list:
-        import openai, httpx
-        t0, err = time.perf_counter(), None
-        for attempt in range(self.max_retries + 1):
-            async with sem:
-                with self._lock: self.requests += 1
-                try:
-                    common = dict(model=self.model, n=profile.n, max_tokens=profile.max_tokens, temperature=profile.temperature,
-                                  top_p=profile.top_p, seed=profile.seed)
-                    if self.endpoint == "chat":
-                        kw = dict(logprobs=True, top_logprobs=profile.top_logprobs) if profile.top_logprobs else {}
-                        resp = await client.chat.completions.create(messages=[{"role": "user", "content": prompt}], **common, **kw)
-                    else:
-                        kw = dict(logprobs=profile.top_logprobs) if profile.top_logprobs else {}
-                        resp = await client.completions.create(prompt=prompt, **common, **kw)
-                    if not getattr(resp, "choices", None): raise _Malformed("the response has no choices")
-                    dt = (time.perf_counter() - t0)
-                    cands = [self._parse_choice(ch, profile.top_logprobs) for ch in resp.choices]
-                    for c in cands: c["attempts"], c["latency_s"] = attempt + 1, dt
-                    return cands
-                except openai.APIStatusError as e:
-                    err = f"HTTP {e.status_code}"
-                    if e.status_code not in (408, 409, 429) and e.status_code < 500: break  # a client error: retrying will not help
-                except (openai.APITimeoutError, openai.APIConnectionError, httpx.HTTPError) as e: err = type(e).__name__
-                except (_Malformed, openai.APIResponseValidationError, json.JSONDecodeError, ValueError, TypeError, AttributeError) as e:
-                    err = f"malformed response: {type(e).__name__}: {str(e)[:120]}"
-            if attempt < self.max_retries:
-                await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
-        failed = _candidate(finish="error", error=f"{err} after {attempt + 1} attempt(s)", attempts=attempt + 1, latency=time.perf_counter() - t0)
-        return [dict(failed) for _ in range(profile.n)]
-
-    async def _all(self, prompts, profile, progress):
-        sem = asyncio.Semaphore(self.concurrency)
-        client = self._client()
-        try:
-            tasks = [asyncio.ensure_future(self._one(client, sem, p, profile)) for p in prompts]
-            bar = tqdm(total=len(tasks), desc=f"generate ({self.name})", disable=not progress)
-            for t in asyncio.as_completed(tasks):
-                await t; bar.update(1)
-            bar.close()
-            return [t.result() for t in tasks]
-        finally: await client.close()
-
     def generate(self, prompts: Sequence[str], profile: DecodeProfile, progress: bool = False) -> list:
         return _run_sync(self._all(list(prompts), profile, progress))
+
+# %% ../nbs/04_teachers.ipynb #149e9064
+@patch
+def _client(self: OpenAITeacher):
+    import openai, httpx
+    key = os.environ.get(self.api_key_env) or "EMPTY"  # local servers accept any key
+    return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout,
+                              http_client=httpx.AsyncClient(timeout=self.timeout, limits=httpx.Limits(max_connections=self.concurrency)))
+
+# %% ../nbs/04_teachers.ipynb #39cb1560
+@patch
+def _token_id(self: OpenAITeacher, s: str):
+    if s.startswith("token_id:"):
+        try: return int(s.split(":", 1)[1])
+        except ValueError: return None
+    if self.tokenizer is None: return None
+    i = self.tokenizer.convert_tokens_to_ids(s)
+    return None if i is None or i == self.tokenizer.unk_token_id else i
+
+# %% ../nbs/04_teachers.ipynb #63576430
+@patch
+def _parse_choice(self: OpenAITeacher, ch, k: int) -> dict:
+    "One choice into a candidate (text always; ids/log-probabilities when returned and mappable)."
+    text = (ch.message.content if self.endpoint == "chat" else ch.text) or ""
+    lp = getattr(ch, "logprobs", None)
+    steps = []  # (token, logprob, [(token, logprob)...])
+    if lp is not None:
+        if self.endpoint == "chat" and getattr(lp, "content", None):
+            steps = [(c.token, c.logprob, [(t.token, t.logprob) for t in (c.top_logprobs or [])]) for c in lp.content]
+        elif self.endpoint == "completions" and getattr(lp, "tokens", None):
+            tops = lp.top_logprobs or [None] * len(lp.tokens)
+            steps = [(t, l, sorted((d or {}).items(), key=lambda kv: -kv[1])) for t, l, d in zip(lp.tokens, lp.token_logprobs, tops)]
+    ids, tids, tlps, chosen, ok = [], [], [], [], bool(steps)
+    for tok, l, alts in steps:
+        i = self._token_id(tok)
+        alt = [(self._token_id(t), v) for t, v in alts[:k]]
+        if i is None or l is None or not alt or any(a is None or v is None for a, v in alt): ok = False; break
+        ids.append(i); chosen.append(float(l)); tids.append([a for a, _ in alt]); tlps.append([float(v) for _, v in alt])
+    if not ok: ids, tids, tlps, chosen = [], [], [], []
+    return _candidate(text.strip(), ids, tids, tlps, chosen, ok, ch.finish_reason or "stop")
+
+# %% ../nbs/04_teachers.ipynb #c99227c9
+@patch
+async def _one(self: OpenAITeacher, client, sem, prompt: str, profile: DecodeProfile) -> list:
+    import openai, httpx
+    t0, err = time.perf_counter(), None
+    for attempt in range(self.max_retries + 1):
+        async with sem:
+            with self._lock: self.requests += 1
+            try:
+                common = dict(model=self.model, n=profile.n, max_tokens=profile.max_tokens, temperature=profile.temperature,
+                              top_p=profile.top_p, seed=profile.seed)
+                if self.endpoint == "chat":
+                    kw = dict(logprobs=True, top_logprobs=profile.top_logprobs) if profile.top_logprobs else {}
+                    resp = await client.chat.completions.create(messages=[{"role": "user", "content": prompt}], **common, **kw)
+                else:
+                    kw = dict(logprobs=profile.top_logprobs) if profile.top_logprobs else {}
+                    resp = await client.completions.create(prompt=prompt, **common, **kw)
+                if not getattr(resp, "choices", None): raise _Malformed("the response has no choices")
+                dt = (time.perf_counter() - t0)
+                cands = [self._parse_choice(ch, profile.top_logprobs) for ch in resp.choices]
+                for c in cands: c["attempts"], c["latency_s"] = attempt + 1, dt
+                return cands
+            except openai.APIStatusError as e:
+                err = f"HTTP {e.status_code}"
+                if e.status_code not in (408, 409, 429) and e.status_code < 500: break  # a client error: retrying will not help
+            except (openai.APITimeoutError, openai.APIConnectionError, httpx.HTTPError) as e: err = type(e).__name__
+            except (_Malformed, openai.APIResponseValidationError, json.JSONDecodeError, ValueError, TypeError, AttributeError) as e:
+                err = f"malformed response: {type(e).__name__}: {str(e)[:120]}"
+        if attempt < self.max_retries:
+            await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
+    failed = _candidate(finish="error", error=f"{err} after {attempt + 1} attempt(s)", attempts=attempt + 1, latency=time.perf_counter() - t0)
+    return [dict(failed) for _ in range(profile.n)]
+
+# %% ../nbs/04_teachers.ipynb #f73dd4a6
+@patch
+async def _all(self: OpenAITeacher, prompts, profile, progress):
+    sem = asyncio.Semaphore(self.concurrency)
+    client = self._client()
+    try:
+        tasks = [asyncio.ensure_future(self._one(client, sem, p, profile)) for p in prompts]
+        bar = tqdm(total=len(tasks), desc=f"generate ({self.name})", disable=not progress)
+        for t in asyncio.as_completed(tasks):
+            await t; bar.update(1)
+        bar.close()
+        return [t.result() for t in tasks]
+    finally: await client.close()
 
 # %% ../nbs/04_teachers.ipynb #288a258f
 def prompt_key(prompt: str, profile: DecodeProfile) -> str:
     "The identity of a request: the prompt text and the decode profile."
     return hashlib.sha256(f"{profile.key()}\n{prompt}".encode()).hexdigest()[:16]
 
+# %% ../nbs/04_teachers.ipynb #20ce5e65
 CANDIDATE_FIELDS = ("text", "token_ids", "topk_ids", "topk_logprobs", "token_logprobs", "logprobs_available", "finish_reason", "error")
 
 class CachedTeacher(Teacher):
@@ -310,119 +326,50 @@ class CachedTeacher(Teacher):
             out.append([_candidate(**{"text": got[j]["text"]}) | got[j] | {"attempts": 0, "latency_s": 0.0} for j in range(profile.n)])
         return out
 
-# %% ../nbs/04_teachers.ipynb #c093941f
-FAULTS = ("ok", "429", "500", "timeout", "bad_json", "empty_choices", "drop")
+# %% ../nbs/04_teachers.ipynb #63f35161
+TEACHER_KINDS: dict = {}  # kind -> (build(cfg, task, store) -> Teacher, required keys)
 
-class FaultProxy:
-    "An HTTP proxy on 127.0.0.1 that forwards to `upstream` and injects faults: use as a context manager."
-    def __init__(self, upstream: str,  # e.g. http://127.0.0.1:8000
-                 fault_rate: float = 0.0,  # fraction of requests that get a fault
-                 faults: Sequence[str] = FAULTS[1:],  # which faults, drawn uniformly
-                 latency: float = 0.0,  # seconds added to every forwarded request
-                 stall: float = 5.0,  # how long a "timeout" fault stalls before answering
-                 seed: int = 0, port: int = 0):
-        bad = [f for f in faults if f not in FAULTS]
-        if bad: raise ValueError(f"unknown fault(s) {bad}; choose from {FAULTS}")
-        self.upstream, self.fault_rate, self.faults, self.latency, self.stall = upstream.rstrip("/"), fault_rate, list(faults), latency, stall
-        self.rng, self.port, self.counts, self._lock = random.Random(seed), port, {f: 0 for f in FAULTS}, threading.Lock()
+def register_teacher_kind(kind: str, build, requires: Sequence[str] = ()):
+    "Make `build(cfg: TeacherConfig, task: str, store) -> Teacher` available as `teacher.kind: <kind>`."
+    TEACHER_KINDS[kind] = (build, tuple(requires))
 
-    @property
-    def url(self) -> str: return f"http://127.0.0.1:{self.port}/v1"
 
-    def _pick(self) -> str:
-        with self._lock:
-            f = self.rng.choice(self.faults) if self.faults and self.rng.random() < self.fault_rate else "ok"
-            self.counts[f] += 1
-            return f
+# %% ../nbs/04_teachers.ipynb #8e018d31
+@dataclass
+class TeacherConfig:
+    "Which teacher answers: a registered kind and its settings."
+    kind: str = option("zoo", choices=lambda: tuple(TEACHER_KINDS))
+    profile: str = option("quick", choices=("quick", "full"))  # zoo: which trained teacher
+    path: str | None = None  # hf: a local model folder (save_pretrained layout)
+    base_url: str | None = None  # openai: e.g. http://127.0.0.1:8000/v1
+    model: str | None = None  # openai: the served model's name
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the key (never stored)
+    endpoint: str = option("completions", choices=("completions", "chat"))
+    concurrency: int = option(8, ge=1)
+    max_retries: int = option(4, ge=0)
+    timeout: float = option(30.0, gt=0)  # seconds per request
+    tokenizer: str | None = None  # openai: a local tokenizer folder that maps returned tokens to ids
+    run_id: str | None = None  # cached: the stored run to replay
+    def __post_init__(self):
+        need = [k for k in TEACHER_KINDS.get(self.kind, (None, ()))[1] if not getattr(self, k)]
+        if need: raise FieldErrors([(k, f"required when teacher.kind is {self.kind!r}") for k in need])
 
-    def __enter__(self):
-        from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
-        import http.client
-        proxy = self
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def log_message(self, *a): pass
-            def _reply(self, code: int, body: bytes, ctype="application/json"):
-                self.send_response(code); self.send_header("Content-Type", ctype); self.send_header("Content-Length", str(len(body)))
-                self.end_headers(); self.wfile.write(body)
-            def _forward(self, method):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fault = proxy._pick() if method == "POST" else "ok"
-                if fault == "drop":
-                    self.close_connection = True
-                    try: self.connection.shutdown(2)
-                    except OSError: pass
-                    return
-                if fault == "429": return self._reply(429, b'{"error": {"message": "rate limited (injected)"}}')
-                if fault == "500": return self._reply(500, b'{"error": {"message": "server error (injected)"}}')
-                if fault == "timeout": time.sleep(proxy.stall)
-                if proxy.latency: time.sleep(proxy.latency)
-                u = urlsplit(proxy.upstream)
-                conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization", "accept")}
-                    conn.request(method, self.path, body=body or None, headers=headers)
-                    r = conn.getresponse(); data = r.read()
-                    if fault == "bad_json" and r.status == 200: data = data[: max(1, len(data) // 2)]
-                    if fault == "empty_choices" and r.status == 200:
-                        try: data = json.dumps({**json.loads(data), "choices": []}).encode()
-                        except ValueError: pass
-                    self._reply(r.status, data, r.getheader("Content-Type") or "application/json")
-                except OSError as e: self._reply(502, json.dumps({"error": {"message": f"upstream: {e}"}}).encode())
-                finally: conn.close()
-            def do_POST(self): self._forward("POST")
-            def do_GET(self): self._forward("GET")
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc):
-        self.server.shutdown(); self.server.server_close()
+# %% ../nbs/04_teachers.ipynb #2a6ab7bc
+def build_teacher(cfg: TeacherConfig, task: str, store=None) -> Teacher:
+    "The teacher a config names, for a task (the zoo needs it) and a store (a cached teacher reads from it)."
+    if cfg.kind not in TEACHER_KINDS: raise TeacherError(f"teacher.kind {cfg.kind!r} is not registered; choose one of {', '.join(TEACHER_KINDS)}")
+    return TEACHER_KINDS[cfg.kind][0](cfg, task, store)
 
-# %% ../nbs/04_teachers.ipynb #5c7af0ac
-class serve_teacher:
-    "Serve an HFTeacher's /v1/completions and /v1/models on 127.0.0.1 (context manager; requests run one at a time)."
-    def __init__(self, teacher: HFTeacher, model_name: str = "teacher", port: int = 0):
-        self.teacher, self.model_name, self.port, self._lock = teacher, model_name, port, threading.Lock()
-    @property
-    def url(self) -> str: return f"http://127.0.0.1:{self.port}/v1"
-    def __enter__(self):
-        from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
-        srv = self
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def log_message(self, *a): pass
-            def _reply(self, code, obj):
-                b = json.dumps(obj).encode()
-                self.send_response(code); self.send_header("Content-Type", "application/json"); self.send_header("Content-Length", str(len(b)))
-                self.end_headers(); self.wfile.write(b)
-            def do_GET(self):
-                if self.path.rstrip("/") in ("/v1/models", "/health"): return self._reply(200, {"object": "list", "data": [{"id": srv.model_name, "object": "model"}]})
-                self._reply(404, {"error": {"message": "not found"}})
-            def do_POST(self):
-                if self.path.rstrip("/") != "/v1/completions": return self._reply(404, {"error": {"message": f"no route {self.path}"}})
-                try: req = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                except ValueError: return self._reply(400, {"error": {"message": "bad JSON"}})
-                prof = DecodeProfile(temperature=float(req.get("temperature") or 0), top_p=float(req.get("top_p") or 1),
-                                     max_tokens=int(req.get("max_tokens") or 16), n=int(req.get("n") or 1), seed=int(req.get("seed") or 0),
-                                     top_logprobs=int(req.get("logprobs") or 0))
-                with srv._lock: cands = srv.teacher.generate([req["prompt"]], prof)[0]
-                choices = []
-                for i, c in enumerate(cands):
-                    ch = {"index": i, "text": c["text"], "finish_reason": c["finish_reason"]}
-                    if prof.top_logprobs:
-                        ch["logprobs"] = {"tokens": [f"token_id:{t}" for t in c["token_ids"]], "token_logprobs": c["token_logprobs"],
-                                          "top_logprobs": [{f"token_id:{a}": v for a, v in zip(ids, lps)} for ids, lps in zip(c["topk_ids"], c["topk_logprobs"])],
-                                          "text_offset": [0] * len(c["token_ids"])}
-                    choices.append(ch)
-                self._reply(200, {"id": "cmpl-local", "object": "text_completion", "created": int(time.time()), "model": srv.model_name, "choices": choices,
-                                  "usage": {"prompt_tokens": 0, "completion_tokens": sum(len(c["token_ids"]) for c in cands), "total_tokens": 0}})
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-    def __exit__(self, *exc): self.server.shutdown(); self.server.server_close()
+# %% ../nbs/04_teachers.ipynb #13cf7c46
+def _openai(cfg, task, store):
+    tok = None
+    if cfg.tokenizer:
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(cfg.tokenizer, local_files_only=True)
+    return OpenAITeacher(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, endpoint=cfg.endpoint, concurrency=cfg.concurrency,
+                         max_retries=cfg.max_retries, timeout=cfg.timeout, tokenizer=tok)
+
+register_teacher_kind("hf", lambda cfg, task, store: HFTeacher.from_pretrained(cfg.path), requires=("path",))
+register_teacher_kind("openai", _openai, requires=("base_url", "model"))
+register_teacher_kind("cached", lambda cfg, task, store: CachedTeacher(store, cfg.run_id), requires=("run_id",))

@@ -8,7 +8,7 @@ from fastdistill.methods.born_again import born_again, load_generation, chain_re
 from fastdistill.methods.fitnets import train_fitnet
 from fastdistill.methods.hinton import digits_transfer, hard_label_term
 from fastdistill.methods.lit import ResidualMLP, lit_term
-from fastdistill.models import get_teacher
+from fastdistill.zoo import get_teacher
 
 @pytest.fixture(scope="module")
 def data(): return digits_transfer()

@@ -1,8 +1,9 @@
 """The model zoo: quick teachers beat untrained twins, the cache is atomic and self-checking."""
 import json, os, subprocess, sys, warnings
 import pytest, torch
-from fastdistill.models import (HEADLINE_METRIC, build_model, encode_sft, evaluate_model, fit_supervised, get_student, get_teacher,
-                                get_tokenizer, make_batcher, pad_batch, train_config)
+from fastdistill.models import build_model, encode_sft, get_tokenizer, make_batcher, pad_batch
+from fastdistill.eval import evaluate
+from fastdistill.zoo import get_student, get_teacher, train_supervised
 from fastdistill.tasks import get_task
 
 # Margins the quick teachers clear on their headline metric (see the recorded zoo table in nbs/03_models.ipynb):
@@ -12,11 +13,12 @@ MARGIN = {"digits": 0.5, "topics": 0.3, "text2sql": 0.2, "arith": 0.0}
 @pytest.mark.parametrize("task", ["digits", "topics", "arith", "text2sql", "corpus"])
 def test_quick_teacher_beats_untrained_model_of_same_size(task):
     z = get_teacher(task, profile="quick", progress=False)
-    limit = train_config(task, "quick").eval_rows
+    t = get_task(task)
+    limit, metric = t.train_config("quick").eval_rows, t.headline_metric
     fresh = build_model(task, "teacher", z.tokenizer, seed=1)
-    trained = evaluate_model(task, z.model, z.tokenizer, limit=limit)[HEADLINE_METRIC[task]]
-    untrained = evaluate_model(task, fresh, z.tokenizer, limit=limit)[HEADLINE_METRIC[task]]
-    if HEADLINE_METRIC[task] == "perplexity": assert trained < 0.5 * untrained, (trained, untrained)
+    trained = evaluate(task, z.model, z.tokenizer, limit=limit)[metric]
+    untrained = evaluate(task, fresh, z.tokenizer, limit=limit)[metric]
+    if t.lower_is_better: assert trained < 0.5 * untrained, (trained, untrained)
     else: assert trained > untrained + MARGIN[task], (trained, untrained)
     assert trained == pytest.approx(z.metric)  # the cached record is what the loaded model scores
     if get_task(task).kind == "generation":  # teacher-forced loss on held-out targets
@@ -60,12 +62,13 @@ def test_topics_teacher_clearly_beats_small_student_trained_on_small_labelled_sp
     """The premise of the topics task: the large teacher beats a small student trained from scratch on the small
     labelled split, and the same student learns clearly more from the large labelled set — so a teacher's labels on
     the transfer set have something to give."""
-    task, cfg = get_task("topics"), train_config("topics", "quick")
+    task = get_task("topics")
+    cfg = task.train_config("quick")
     teacher = get_teacher("topics", profile="quick", progress=False)
     accs = {}
     for split in ("train", "teacher_train"):
         s = get_student("topics", "student-2", seed=0)
-        fit_supervised(s.model, make_batcher(task, s.tokenizer, cfg, split=split), cfg, progress=False)
-        accs[split] = evaluate_model("topics", s.model, s.tokenizer)["accuracy"]
+        train_supervised(s.model, make_batcher(task, s.tokenizer, cfg, split=split), cfg, progress=False)
+        accs[split] = evaluate("topics", s.model, s.tokenizer)["accuracy"]
     assert teacher.metric > accs["train"] + 0.1, (teacher.metric, accs)
     assert accs["teacher_train"] > accs["train"] + 0.1, accs

@@ -1,6 +1,7 @@
 """nbdev 3 works with this layout (index.ipynb and _quarto.yml at the top, notebooks under nbs/)."""
-import json, shutil, subprocess, sys
+import importlib.util, json, re, shutil, subprocess, sys
 from pathlib import Path
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -42,3 +43,18 @@ def test_every_notebook_is_in_the_docs_sidebar():
     walk(side)
     nbs = {str(p.relative_to(ROOT)) for p in (ROOT/"nbs").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts}
     assert nbs <= listed, sorted(nbs - listed)
+
+def test_rooms_do_not_import_the_cli_or_reach_into_private_names():
+    "ARCHITECTURE.md's rules a script can see (the shared check_rooms tool), and no method importing the CLI."
+    pkg = ROOT/"fastdistill"
+    assert not [p for p in pkg.rglob("*.py") if p.name != "cli.py" and re.search(r"from\s+(fastdistill\.|\.+)cli\s+import", p.read_text())]
+    tool = ROOT.parent/"shared"/"tools"/"check_rooms.py"
+    if not tool.exists(): pytest.skip("../shared/tools/check_rooms.py is not beside this checkout")
+    spec = importlib.util.spec_from_file_location("check_rooms", tool)
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    assert mod.reach_ins(pkg) == []
+
+def test_one_prompt_encoding_convention():
+    "`[bos] + prompt tokens` is written once (models.encode_prompt): a second copy could drift and misalign stored top-k."
+    hits = {str(p.relative_to(ROOT)): len(re.findall(r"\[\w+\.bos_token_id\]", p.read_text())) for p in (ROOT/"fastdistill").rglob("*.py")}
+    assert {k: v for k, v in hits.items() if v} == {"fastdistill/models.py": 1}

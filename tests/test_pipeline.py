@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 from fastdistill.artifacts import ArtifactStore
 from fastdistill import pipeline as P
-from fastdistill.teachers import DecodeProfile, Teacher, Capabilities, OpenAITeacher, HFTeacher, serve_teacher, _candidate
+from fastdistill.teachers import DecodeProfile, Teacher, Capabilities, OpenAITeacher, HFTeacher, _candidate
+from fastdistill.testing import serve_teacher
+from fastdistill.zoo import zoo_teacher
 from fastdistill.tasks import get_task
 from fastdistill.cli import load_config, ConfigError, main as cli_main
 
@@ -99,8 +101,8 @@ def test_kill_during_generation_then_resume(tmp_path):
     first = log.read_text().splitlines()
     store = ArtifactStore(tmp_path/"store")
     assert not store.has_stage("kill-me", "generate")
-    from fastdistill.artifacts import _read_arrow
-    stored = [r for s in sorted(partial.glob("shard-*.arrow")) for r in _read_arrow(s).to_pylist()]
+    from fastdistill.artifacts import read_arrow
+    stored = [r for s in sorted(partial.glob("shard-*.arrow")) for r in read_arrow(s).to_pylist()]
     stored_prompts = {r["prompt"] for r in stored}
     assert 0 < len(stored_prompts) < limit
     r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
@@ -117,7 +119,7 @@ def test_api_key_never_persisted(tmp_path, monkeypatch, capfd):
     secret = "sk-test-SECRET-7f3a9c"
     monkeypatch.setenv("FD_TEST_KEY", secret)
     rows, t = _rows(4)
-    local = HFTeacher.from_zoo("text2sql", "quick")
+    local = zoo_teacher("text2sql", "quick")
     with serve_teacher(local) as srv:
         url = srv.url.replace("http://", f"http://user:{secret}@")  # credentials in a URL are stripped too
         teacher = OpenAITeacher(url, "teacher", api_key_env="FD_TEST_KEY", tokenizer=local.tokenizer)

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from fastdistill.artifacts import ArtifactStore
 from fastdistill import pipeline as P
-from fastdistill.teachers import DecodeProfile, FaultProxy, HFTeacher, OpenAITeacher
+from fastdistill.teachers import DecodeProfile, HFTeacher, OpenAITeacher
+from fastdistill.testing import FaultProxy
+from fastdistill.zoo import zoo_teacher
 from fastdistill.tasks import get_task
 
 def _free_port() -> int:
@@ -20,7 +22,7 @@ def served(tmp_path_factory):
     cli = shutil.which("transformers") or str(Path(sys.executable).parent/"transformers")
     try: import fastapi, uvicorn  # noqa: F401  (transformers[serving])
     except ImportError: pytest.skip("transformers[serving] (fastapi, uvicorn) is not installed: pip install -e '.[dev]'")
-    local = HFTeacher.from_zoo("text2sql", "quick")
+    local = zoo_teacher("text2sql", "quick")
     path = tmp_path_factory.mktemp("served")/"t2s-teacher"
     local.model.save_pretrained(path); local.tokenizer.save_pretrained(path)
     port = _free_port()

@@ -66,8 +66,8 @@ def test_untrusted_sql_is_refused_or_stopped_and_database_unchanged(tmp_path, sq
 def test_results_match_ignores_row_order(tmp_path):
     t = get_task("text2sql", db_dir=tmp_path)
     row = next(r for r in t.rows() if r["template"] == "a.list" and r["input"]["db_id"] == "shop")
-    assert t.evaluate("SELECT name FROM customer ORDER BY name DESC", row)["result_match"]
-    assert not t.evaluate("SELECT name FROM customer LIMIT 3", row)["result_match"]
+    assert t.score_one("SELECT name FROM customer ORDER BY name DESC", row)["result_match"]
+    assert not t.score_one("SELECT name FROM customer LIMIT 3", row)["result_match"]
 
 def test_unknown_task_and_split_list_choices():
     with pytest.raises(KeyError, match="choose one of: arith, corpus, digits, text2sql, topics"): get_task("squad")
@@ -86,3 +86,27 @@ def test_arith_levels_and_rationales_are_consistent():
         assert len([s for s in steps if "=" in s]) == r["level"]
         assert extract_answer(r["target"]) == r["answer"]
         assert 0 <= r["answer"] <= 99
+
+def _notebook_cell(nb: str, marker: str) -> str:
+    cells = json.loads((Path(__file__).resolve().parent.parent/"nbs"/nb).read_text())["cells"]
+    return next("".join(c["source"]) for c in cells if "".join(c["source"]).startswith(marker))
+
+def test_a_task_added_in_one_class_runs_the_whole_job(tmp_path):
+    "The tasks notebook's toy task — one class, no other module touched — goes through zoo, pipeline, KD and evaluation."
+    import fastdistill.tasks as T
+    from fastdistill.methods.sparse_kd import run
+    src = _notebook_cell("02_tasks.ipynb", "# toy task: Reverse")
+    assert len(src.splitlines()) <= 40
+    exec(src, vars(T).copy())  # as the notebook runs it: in the tasks module's namespace
+    try:
+        s = run({"task": "reverse", "limit": 40, "decode": {"max_tokens": 16}, "gate": {"min_exec_pass_rate": 0.0},
+                 "select": {"require_gold_match": False}, "distill": {"steps": 20, "batch_size": 8}, "eval": {"limit": 20}},
+                artifacts_dir=tmp_path)
+    finally: T.TASKS.pop("reverse", None)
+    rec = {r["stage"]: r for r in s["stages"]}
+    assert all(r["balanced"] for r in s["stages"]) and rec["canonical"]["input"] == 40 and rec["generate"]["output"] == 80
+    assert rec["select"]["kept"] == 40  # best of n, no gold requirement: one candidate per question
+    assert s["metric"] == "exact_match"
+    assert [e["key"] for e in s["evaluation"]] == ["teacher", "student-untrained", "student-kd-sft", "student-sft"]
+    assert all(e["n"] == 20 and "exact_match" in e for e in s["evaluation"])
+    assert s["kd_data"]["rows"] == 40 and s["kd_data"]["stored top-k"] + s["kd_data"]["re-scored"] == 40

@@ -7,17 +7,16 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/methods/born_again.html.md""
 # %% ../../nbs/methods/born_again.ipynb #6f884577
 from __future__ import annotations
 import json
-from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
 from safetensors.torch import save_model, load_model
-from ..core import atomic_write_bytes, file_sha256
+from ..core import file_sha256
 from ..artifacts import ArtifactStore
 from ..losses import LossTerm
 from ..distiller import Distiller
 from ..models import MLPClassifier
-from .hinton import DigitsTransfer, digits_transfer
+from .hinton import DigitsTransfer
 
 # %% auto #0
 __all__ = ['save_generation', 'load_generation', 'born_again', 'chain_report']
@@ -42,6 +41,7 @@ def _probs_term(kind: str, name: str = "ban") -> LossTerm:
         return 0.5 * F.cross_entropy(z, y) + 0.5 * kl
     return LossTerm(name, fn, 1.0, ("student.logits", "teacher.logits", "batch.labels"))
 
+# %% ../../nbs/methods/born_again.ipynb #6cc84962
 def save_generation(store: ArtifactStore, run_id: str, model: nn.Module, arch: dict, X_test: torch.Tensor, ids: list):
     "Store a generation's weights (safetensors, SHA-256 in stage `model`) and its test logits (stage `predictions`)."
     d = store.run_dir(run_id)/"weights"
@@ -55,6 +55,7 @@ def save_generation(store: ArtifactStore, run_id: str, model: nn.Module, arch: d
         with torch.no_grad(): logits = model.eval()(X_test)
         store.write_stage(run_id, "predictions", [{"sample_id": i, "logits": l} for i, l in zip(ids, logits.tolist())])
 
+# %% ../../nbs/methods/born_again.ipynb #aa48fc1b
 def load_generation(store: ArtifactStore, run_id: str) -> nn.Module:
     "The stored student of a generation run (checked against its recorded SHA-256)."
     rec = store.load(run_id, "model")[0]
@@ -86,6 +87,7 @@ def born_again(store: ArtifactStore, data: DigitsTransfer, generations: int = 3,
         chain.append(run); parent = run
     return chain
 
+# %% ../../nbs/methods/born_again.ipynb #841cf3f2
 def chain_report(store: ArtifactStore, chain: list, y_test: torch.Tensor) -> tuple:
     "Per generation: accuracy and agreement with the previous one; and the ensemble of generations 1.. vs its members' mean."
     logits = [torch.tensor(store.load(r, "predictions")["logits"]) for r in chain]

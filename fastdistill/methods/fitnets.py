@@ -7,11 +7,10 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/methods/fitnets.html.md"""
 # %% ../../nbs/methods/fitnets.ipynb #6a394c75
 from __future__ import annotations
 import torch
-import torch.nn.functional as F
 from ..losses import HintProjection, LossTerm, hint_mse, kd_term, sft_term
 from ..distiller import Distiller, StageSchedule
-from ..models import MLPClassifier, get_teacher
-from .hinton import DigitsTransfer, digits_transfer, closeness
+from ..models import MLPClassifier
+from .hinton import DigitsTransfer, closeness
 
 # %% auto #0
 __all__ = ['fitnet_terms', 'train_fitnet']
@@ -24,6 +23,7 @@ def fitnet_terms(student_dim: int, teacher_dim: int, guided: int, hint: int, tem
                          needs=(f"student.hidden_states@{guided}", f"teacher.hidden_states@{hint}"))
     return [hint_term], [kd_term("kd", temperature=temperature, weight=alpha), sft_term("ce", 1 - alpha)], reg
 
+# %% ../../nbs/methods/fitnets.ipynb #db3020bd
 def train_fitnet(method: str, seed: int, data: DigitsTransfer, teacher, s1: int, s2: int, hidden=(16,) * 5, guided: int = 2,
                  hint: int = 0, lr: float = 3e-3) -> tuple:
     "One student: 'FitNet' (hints, then KD), 'KD only' or 'scratch' (labels); returns (metrics, history)."

@@ -6,14 +6,14 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/methods/hinton_kd.html.md"""
 
 # %% ../../nbs/methods/hinton_kd.ipynb #a0088610
 from __future__ import annotations
-import random, statistics
+import random
 from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from ..losses import LossTerm, kd_term, kl_forward
+from ..losses import LossTerm, forward_kl, kd_term
 from ..distiller import Distiller
-from ..models import MLPClassifier, get_teacher
+from ..models import MLPClassifier
 from ..tasks import get_task
 
 # %% auto #0
@@ -37,6 +37,7 @@ class DigitsTransfer:
             return {"x": self.X[pick], "labels": self.y_masked[pick]}
         return batch
 
+# %% ../../nbs/methods/hinton_kd.ipynb #b9991714
 def digits_transfer(labelled_every: int = 10, batch_size: int = 64) -> DigitsTransfer:
     "The digits split with every `labelled_every`-th training image labelled (rows are in hash order)."
     t = get_task("digits")
@@ -44,6 +45,7 @@ def digits_transfer(labelled_every: int = 10, batch_size: int = 64) -> DigitsTra
     keep = torch.zeros(len(y), dtype=torch.bool); keep[::labelled_every] = True
     return DigitsTransfer(X, y, torch.where(keep, y, torch.full_like(y, -1)), Xt, yt, batch_size)
 
+# %% ../../nbs/methods/hinton_kd.ipynb #1d09eb67
 def hard_label_term(weight: float = 1.0, name: str = "hard") -> LossTerm:
     "Cross-entropy on the rows that carry a label (label -1: none); 0 for a batch with none."
     def fn(s):
@@ -51,17 +53,20 @@ def hard_label_term(weight: float = 1.0, name: str = "hard") -> LossTerm:
         return F.cross_entropy(s["student.logits"], y, ignore_index=-1, reduction="sum") / (y >= 0).sum().clamp_min(1)
     return LossTerm(name, fn, weight, ("student.logits", "batch.labels"))
 
+# %% ../../nbs/methods/hinton_kd.ipynb #f759c8ec
 def hinton_terms(temperature: float, alpha: float = 0.9) -> list:
     "α τ² KL(teacher_τ ‖ student_τ) + (1 − α) CE on labelled rows."
     return [kd_term("soft", temperature=temperature, weight=alpha), hard_label_term(1 - alpha)]
 
+# %% ../../nbs/methods/hinton_kd.ipynb #201b2c0e
 @torch.no_grad()
 def closeness(student: nn.Module, teacher: nn.Module, X: torch.Tensor, y: torch.Tensor) -> dict:
     "Test accuracy, top-1 agreement with the teacher and KL(teacher ‖ student) at τ = 1."
     s, t = student.eval()(X), teacher.eval()(X)
     return {"accuracy": float((s.argmax(-1) == y).float().mean()), "agreement": float((s.argmax(-1) == t.argmax(-1)).float().mean()),
-            "kl_to_teacher": float(kl_forward(F.log_softmax(t, -1), F.log_softmax(s, -1)).mean())}
+            "kl_to_teacher": float(forward_kl(s, t))}
 
+# %% ../../nbs/methods/hinton_kd.ipynb #1d1fe271
 def run_digits(method: str, seed: int, data: DigitsTransfer, teacher: nn.Module, steps: int, hidden=(128,),
                alpha: float = 0.9, lr: float = 3e-3) -> dict:
     "One student: method 'hard' (labelled subset only) or 'KD T=<τ>' (transfer set)."
@@ -77,19 +82,24 @@ def run_digits(method: str, seed: int, data: DigitsTransfer, teacher: nn.Module,
 # %% ../../nbs/methods/hinton_kd.ipynb #7741a2ba
 def llm_sparse_vs_sft(limit: int, steps: int, seeds=(0,), artifacts_dir=None, eval_limit: int = 200) -> list:
     "text2sql: students from stored top-k (sparse KD) and from selected text (SFT); held-out result match per seed."
+    import tempfile
     from fastdistill.artifacts import ArtifactStore
-    from fastdistill.cli import load_config, build_teacher, run_pipeline, kd_rows, distill_student
-    from fastdistill.models import evaluate_model, get_student
-    cfg = load_config({"limit": limit, "distill": {"steps": steps}, "eval": {"limit": eval_limit}})
+    from fastdistill.core import config_from_dict
+    from fastdistill.eval import evaluate
+    from fastdistill.pipeline import run_pipeline
+    from fastdistill.teachers import build_teacher
+    from fastdistill.methods.sparse_kd import RunConfig, distill_student, kd_rows
+    cfg = config_from_dict(RunConfig, {"limit": limit, "distill": {"steps": steps}, "eval": {"limit": eval_limit}})
     store = ArtifactStore(artifacts_dir or tempfile.mkdtemp(prefix="fd-hinton-"))
-    teacher = build_teacher(cfg, store)
-    run = run_pipeline(cfg, store, teacher)
-    rows, _ = kd_rows(store, run, teacher, get_student("text2sql", "student").tokenizer)
+    teacher = build_teacher(cfg.teacher, cfg.task, store)
+    run = run_pipeline(store, cfg, teacher)
+    rows, _ = kd_rows(store, run, teacher, teacher.tokenizer)
     out = []
     for seed in seeds:
         for name, kd, sft_w in (("sparse KD (top-k)", True, 0.0), ("SFT on text", False, 1.0)):
-            c = {**cfg, "seed": seed, "distill": {**cfg["distill"], "sft_weight": sft_w}}
-            model, tok, _ = distill_student(c, rows, teacher.tokenizer, kd=kd)
-            m = evaluate_model("text2sql", model, tok, "test", eval_limit)
+            cfg.distill.sft_weight = sft_w
+            model, tok, _ = distill_student(cfg, rows, teacher.tokenizer, kd=kd, seed=seed)
+            m = evaluate(cfg.task, model, tok, "test", eval_limit)
             out.append({"method": name, "seed": seed, "train_rows": len(rows), "result_match": m["result_match"], "exec_pass": m["exec_pass"]})
     return out
+

@@ -6,13 +6,12 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/methods/lit.html.md"""
 
 # %% ../../nbs/methods/lit.ipynb #78e525ba
 from __future__ import annotations
-import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
 from ..losses import LossTerm, kd_term, sft_term
 from ..distiller import Distiller
-from .hinton import DigitsTransfer, digits_transfer, closeness
+from .hinton import DigitsTransfer, closeness
 
 # %% auto #0
 __all__ = ['ResBlock', 'ResidualMLP', 'lit_term', 'student_from_teacher', 'train_lit']
@@ -25,6 +24,7 @@ class ResBlock(nn.Module):
         self.f = nn.Sequential(nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
     def forward(self, h): return h + self.f(h)
 
+# %% ../../nbs/methods/lit.ipynb #be6e3ac7
 class ResidualMLP(nn.Module):
     "stem → residual blocks → head, for flat inputs."
     def __init__(self, in_features: int = 64, width: int = 64, n_blocks: int = 6, n_classes: int = 10):
@@ -37,6 +37,7 @@ class ResidualMLP(nn.Module):
         for b in self.blocks: h = b(h)
         return self.head(h)
 
+# %% ../../nbs/methods/lit.ipynb #424cb338
 def lit_term(student: ResidualMLP, teacher_blocks: int, name: str = "lit") -> LossTerm:
     "Σ_i MSE(student block i on the teacher's section-i input (detached), the teacher's section-i output)."
     k = teacher_blocks // len(student.blocks)
@@ -50,6 +51,7 @@ def lit_term(student: ResidualMLP, teacher_blocks: int, name: str = "lit") -> Lo
         return sum(F.mse_loss(b(i.detach()), o.detach()) for b, i, o in zip(student.blocks, ins, outs))
     return LossTerm(name, fn, 1.0, ("teacher.module:stem", f"teacher.hidden_states@{spec}"))
 
+# %% ../../nbs/methods/lit.ipynb #2736c559
 def student_from_teacher(teacher: ResidualMLP, n_blocks: int, seed: int) -> ResidualMLP:
     "A fresh student with fewer blocks whose stem and head are copies of the teacher's."
     torch.manual_seed(seed)

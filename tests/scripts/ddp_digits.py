@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from fastdistill.distiller import Distiller
 from fastdistill.losses import HintProjection, LossTerm, hint_mse, kd_term, sft_term
-from fastdistill.models import get_student, get_teacher
+from fastdistill.zoo import get_student, get_teacher
 from fastdistill.tasks import get_task
 
 out, steps = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 25

@@ -6,6 +6,7 @@ import sys
 from fastdistill.artifacts import ArtifactStore
 from fastdistill.pipeline import canonicalize, dedup, generate
 from fastdistill.teachers import DecodeProfile, HFTeacher
+from fastdistill.zoo import zoo_teacher
 
 store_dir, run_id, log_path, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 
@@ -17,7 +18,7 @@ class LoggingTeacher(HFTeacher):
             f.flush()
         return super().generate(prompts, profile, progress)
 
-z = HFTeacher.from_zoo("text2sql", "quick")
+z = zoo_teacher("text2sql", "quick")
 teacher = LoggingTeacher(z.model, z.tokenizer, name=z.name, batch_size=8)
 store = ArtifactStore(store_dir)
 run = store.create_run(run_id, config={"test": "kill-resume", "limit": limit})
