@@ -327,8 +327,10 @@ def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumabl
         state = self.rng.getstate()
         first = _next_batch(self, batches)
         self.rng.setstate(state)  # preflight does not change the data order
-        self.preflight_report = preflight(self.acc.unwrap_model(self.student), self.terms, first, self.teacher,
-                                          self.student_tokenizer, self.teacher_tokenizer, list(self.modules.values()))
+        dev = self.acc.device
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):  # nor the training steps' random stream (dropout)
+            self.preflight_report = preflight(self.acc.unwrap_model(self.student), self.terms, first, self.teacher,
+                                              self.student_tokenizer, self.teacher_tokenizer, list(self.modules.values()))
         self.preflight_report.raise_if_errors()
     for cb in self.callbacks: cb.on_fit_start(self)
     params = [p for g in self.opt.param_groups for p in g["params"]]
