@@ -5,7 +5,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted([ROOT/"index.ipynb", *(p for p in (ROOT/"nbs").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)])
-NOTEBOOK_TIMEOUT = int(os.environ.get("FASTDISTILL_NOTEBOOK_TIMEOUT", "420"))  # seconds per notebook
+NOTEBOOK_TIMEOUT = int(os.environ.get("FASTDISTILL_NOTEBOOK_TIMEOUT", "900"))  # seconds per notebook
 
 def _parameters_cell(nb_path):
     cells = json.loads(nb_path.read_text())["cells"]
