@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from .core import atomic_write_text, canonical_json, load_settings, sample_id, split_of
 
 # %% auto #0
-__all__ = ['TASKS', 'SQL_SCHEMAS', 'TOPICS', 'register_task', 'get_task', 'as_task', 'TrainConfig', 'Task', 'strip_wrappers',
+__all__ = ['TASKS', 'SQL_SCHEMAS', 'TOPICS', 'register_task', 'get_task', 'TrainConfig', 'Task', 'as_task', 'strip_wrappers',
            'GenerationTask', 'build_database', 'schema_text', 'ExecResult', 'execute_sql', 'result_signature',
            'results_match', 'Text2SQL', 'extract_answer', 'Arith', 'Topics', 'Corpus', 'Digits']
 
@@ -32,11 +32,6 @@ def get_task(name: str, seed: int = 0, **kwargs):
     "A bundled task by name; an unknown name lists the valid ones."
     if name not in TASKS: raise KeyError(f"unknown task {name!r}; choose one of: {', '.join(sorted(TASKS))}")
     return TASKS[name](seed=seed, **kwargs)
-
-# %% ../nbs/02_tasks.ipynb #e55d0be3
-def as_task(task) -> Task:
-    "A Task instance: itself, or the registered task of that name."
-    return get_task(task) if isinstance(task, str) else task
 
 # %% ../nbs/02_tasks.ipynb #9847fd35
 @dataclass
@@ -122,6 +117,11 @@ class Task:
 def _check_predictions(task, predictions, rows):
     if len(predictions) != len(rows):
         raise ValueError(f"{task}: {len(predictions)} predictions for {len(rows)} rows")
+
+# %% ../nbs/02_tasks.ipynb #e55d0be3
+def as_task(task) -> Task:
+    "A Task instance: itself, or the registered task of that name."
+    return get_task(task) if isinstance(task, str) else task
 
 # %% ../nbs/02_tasks.ipynb #056aa073
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S | re.I)
