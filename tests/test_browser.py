@@ -10,11 +10,14 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)
 def test_explorer_in_jupyterlab_with_chromium(tmp_path):
     if not Path(CHROMIUM).exists(): pytest.skip("Debian chromium is not installed (apt-get install chromium); .ci/run installs it")
     try: from playwright.sync_api import sync_playwright
     except ImportError: pytest.skip("playwright is not installed: pip install -e '.[dev]'")
+    # the quick text2sql teacher, trained here (2 threads) if this session has not yet: the lab kernel only loads it
+    from fastdistill.zoo import get_teacher
+    get_teacher("text2sql", profile="quick", progress=False)
     # the explorer notebook, its run stored where this test can read it back
     store_dir, nb_dir = tmp_path/"store", tmp_path/"lab"
     nb_dir.mkdir()
