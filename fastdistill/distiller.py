@@ -315,6 +315,19 @@ def _sync_modules(self):
         if p.grad is None: p.grad = torch.zeros_like(p)
         torch.distributed.all_reduce(p.grad); p.grad /= self.acc.num_processes
 
+# %% ../nbs/12_distiller.ipynb #a603b946
+def _preflight_first_batch(self, batches):
+    "Preflight on the first batch without changing the data order or the training's random stream (dropout)."
+    state = self.rng.getstate()
+    first = _next_batch(self, batches)
+    self.rng.setstate(state)
+    dev = self.acc.device
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        self.preflight_report = preflight(self.acc.unwrap_model(self.student), self.terms, first, self.teacher,
+                                          self.student_tokenizer, self.teacher_tokenizer, list(self.modules.values()))
+    self.preflight_report.raise_if_errors()
+
+
 # %% ../nbs/12_distiller.ipynb #5d064995
 def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumable), or an iterable of batch dicts
          steps: int,  # total optimizer steps (a resumed run continues to this number)
@@ -323,15 +336,7 @@ def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumabl
          resume: bool = False) -> History:  # continue from the newest checkpoint in checkpoint_dir
     "Train until `steps`; returns the history."
     if resume and self.checkpoint_dir and (ck := latest_checkpoint(self.checkpoint_dir)) is not None: self.load_checkpoint(ck)
-    if self.preflight_report is None:
-        state = self.rng.getstate()
-        first = _next_batch(self, batches)
-        self.rng.setstate(state)  # preflight does not change the data order
-        dev = self.acc.device
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):  # nor the training steps' random stream (dropout)
-            self.preflight_report = preflight(self.acc.unwrap_model(self.student), self.terms, first, self.teacher,
-                                              self.student_tokenizer, self.teacher_tokenizer, list(self.modules.values()))
-        self.preflight_report.raise_if_errors()
+    if self.preflight_report is None: _preflight_first_batch(self, batches)
     for cb in self.callbacks: cb.on_fit_start(self)
     params = [p for g in self.opt.param_groups for p in g["params"]]
     k = self.acc.gradient_accumulation_steps
