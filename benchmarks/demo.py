@@ -16,7 +16,9 @@ def main():
     ap.add_argument("--cache", default=None, help="model cache (default: a fresh temporary folder, so the teacher is trained)")
     ap.add_argument("--json", required=True)
     a = ap.parse_args()
-    os.environ["FASTDISTILL_MODEL_CACHE_DIR"] = a.cache or tempfile.mkdtemp(prefix="fd-demo-models-")
+    cache = Path(a.cache or tempfile.mkdtemp(prefix="fd-demo-models-")).expanduser()
+    cold = not (cache.exists() and any(cache.iterdir()))  # nothing cached: the tokenizer and teacher are trained in this run
+    os.environ["FASTDISTILL_MODEL_CACHE_DIR"] = str(cache)
     import torch, fastdistill
     from fastdistill.cli import DEMO_CONFIG, load_config
     from fastdistill.methods.sparse_kd import run
@@ -25,7 +27,7 @@ def main():
     s = run(cfg, tempfile.mkdtemp(prefix="fd-demo-store-"))
     wall = time.perf_counter() - t0
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or None
-    meta = {"command": "fastdistill demo (sparse_kd.run with the default RunConfig)", "seed": a.seed, "cold_cache": a.cache is None,
+    meta = {"command": "fastdistill demo (sparse_kd.run with the default RunConfig)", "seed": a.seed, "cold_cache": cold,
             "fastdistill": fastdistill.__version__, "commit": commit, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
     keep = ("key", "model", "seed", "n", "exec_pass", s["metric"], "answer_agreement_with_teacher", "token_agreement", "heldout_kl", "train_s")

@@ -13,8 +13,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import pyarrow as pa
 from fastcore.basics import patch
 import datasets
-from .core import (RunManifest, atomic_write_bytes, atomic_write_text, canonical_json, config_hash, file_sha256,
-                              content_hash, load_settings, package_version, row_hash, utc_now, validate_name, new_run_id)
+from .core import (RunManifest, atomic_write_bytes, atomic_write_text, canonical_json, config_hash,
+                              file_sha256,
+                              content_hash, load_settings, package_version, row_hash, utc_now, validate_name,
+                              new_run_id)
 
 # %% auto #0
 __all__ = ['ArtifactError', 'read_arrow', 'StageWriter', 'VerifyResult', 'ArtifactStore', 'read_jsonl']
@@ -89,8 +91,10 @@ def _check(self: StageWriter, rows):
     for i, r in enumerate(rows):
         k = r.get(self.key) if isinstance(r, Mapping) else None
         if k is None: raise ArtifactError(f"stage {self.stage!r}: row {i} of the batch has no {self.key!r} field")
-        if k in self.stored: raise ArtifactError(f"stage {self.stage!r}: {self.key} {k} is already stored (use remaining())")
-        if k in seen: raise ArtifactError(f"stage {self.stage!r}: {self.key} {k} appears twice in the batch (rows {seen[k]} and {i})")
+        if k in self.stored: raise ArtifactError(f"stage {self.stage!r}: {self.key} {k} is already stored (use "
+                                                 "remaining())")
+        if k in seen: raise ArtifactError(f"stage {self.stage!r}: {self.key} {k} appears twice in the batch (rows "
+                                          f"{seen[k]} and {i})")
         seen[k] = i
         try: hashes.append(row_hash(r))
         except (ValueError, TypeError) as e: raise ArtifactError(f"stage {self.stage!r}, {self.key} {k}: {e}") from None
@@ -169,7 +173,8 @@ class ArtifactStore:
     def run_dir(self, run_id: str) -> Path: return self.root/"runs"/validate_name(run_id, "run_id")
     def stage_dir(self, run_id: str, stage: str) -> Path: return self.run_dir(run_id)/validate_name(stage, "stage")
 
-    def has_stage(self, run_id: str, stage: str) -> bool: return (self.stage_dir(run_id, stage)/"manifest.json").exists()
+    def has_stage(self, run_id: str, stage: str) -> bool:
+        return (self.stage_dir(run_id, stage)/"manifest.json").exists()
 
 # %% ../nbs/01_artifacts.ipynb #466a5a09
 @patch
@@ -212,11 +217,14 @@ def runs(self: ArtifactStore) -> list:
 @patch
 def stages(self: ArtifactStore, run_id: str) -> list:
     "Finished stages of a run."
-    return sorted(p.parent.name for p in self.run_dir(run_id).glob("*/manifest.json") if not p.parent.name.endswith(".partial"))
+    return sorted(
+        p.parent.name for p in self.run_dir(run_id).glob("*/manifest.json") if not p.parent.name.endswith(".partial")
+    )
 
 # %% ../nbs/01_artifacts.ipynb #828ffced
 @patch
-def writer(self: ArtifactStore, run_id: str, stage: str, key: str = "sample_id", config: Mapping | None = None) -> StageWriter:
+def writer(self: ArtifactStore, run_id: str, stage: str, key: str = "sample_id",
+           config: Mapping | None = None) -> StageWriter:
     "A resumable writer for one stage of an existing run."
     self.run_info(run_id)
     return StageWriter(self, run_id, stage, key=key, config=config)
@@ -245,8 +253,11 @@ def manifest(self: ArtifactStore, run_id: str, stage: str) -> RunManifest:
     f = self.stage_dir(run_id, stage)/"manifest.json"
     if not f.exists():
         partial = self.stage_dir(run_id, stage).with_name(stage + ".partial").exists()
-        raise ArtifactError(f"stage {stage!r} of run {run_id!r} is " + ("not finished (resume its writer)" if partial else "not stored")
-                            + f"; finished stages: {self.stages(run_id) if self.run_dir(run_id).exists() else []}")
+        raise ArtifactError(
+            f"stage {stage!r} of run {run_id!r} is "
+            + ("not finished (resume its writer)" if partial else "not stored")
+            + f"; finished stages: {self.stages(run_id) if self.run_dir(run_id).exists() else []}"
+        )
     return RunManifest.from_json(f.read_text(), str(f))
 
 # %% ../nbs/01_artifacts.ipynb #9f461619
@@ -273,7 +284,11 @@ def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
     "Recompute a stage's hashes and list every difference from its manifest."
     m, d = store.manifest(run_id, stage), store.stage_dir(run_id, stage)
     res = VerifyResult(run_id, stage)
-    expected = dict(l.split("\t") for l in (d/"row_hashes.tsv").read_text().splitlines()) if (d/"row_hashes.tsv").exists() else None
+    expected = (
+        dict(l.split("\t") for l in (d / "row_hashes.tsv").read_text().splitlines())
+        if (d / "row_hashes.tsv").exists()
+        else None
+    )
     if expected is None: res.problems.append("row_hashes.tsv is missing")
     found, names = {}, {s["name"] for s in m.shards}
     for extra in sorted(p.name for p in (d/"shards").glob("*.arrow") if p.name not in names):
@@ -282,7 +297,8 @@ def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
         p = d/"shards"/s["name"]
         if not p.exists(): res.problems.append(f"shard {s['name']} is missing"); continue
         if (fh := file_sha256(p)) != s["file_sha256"]:
-            res.problems.append(f"shard {s['name']}: file sha256 {fh[:12]}… differs from manifest {s['file_sha256'][:12]}…")
+            res.problems.append(f"shard {s['name']}: file sha256 {fh[:12]}… differs from manifest "
+                                f"{s['file_sha256'][:12]}…")
         try:
             table = read_arrow(p)
             table.validate(full=True)
@@ -290,13 +306,17 @@ def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
         except Exception as e:  # corrupt metadata, offsets or UTF-8: report, never crash
             res.problems.append(f"shard {s['name']}: unreadable ({type(e).__name__}: {e})"); continue
         hs = [row_hash(r) for r in rows]
-        if len(rows) != s["rows"]: res.problems.append(f"shard {s['name']}: {len(rows)} rows, manifest says {s['rows']}")
-        if content_hash(hs) != s["content_hash"]: res.problems.append(f"shard {s['name']}: row content differs from manifest")
+        if len(rows) != s["rows"]:
+            res.problems.append(f"shard {s['name']}: {len(rows)} rows, manifest says {s['rows']}")
+        if content_hash(hs) != s["content_hash"]: res.problems.append(f"shard {s['name']}: row content differs from "
+                                                                      "manifest")
         found.update((r.get(m.key), h) for r, h in zip(rows, hs))
     if expected is not None:
         res.changed_keys = sorted(k for k in expected if k in found and found[k] != expected[k])
-        if res.changed_keys: res.problems.append(f"{len(res.changed_keys)} row(s) changed: {m.key} {', '.join(res.changed_keys[:5])}")
-        if lost := sorted(expected.keys() - found.keys()): res.problems.append(f"{len(lost)} row(s) missing: {', '.join(lost[:5])}")
+        if res.changed_keys: res.problems.append(f"{len(res.changed_keys)} row(s) changed: {m.key} "
+                                                 f"{', '.join(res.changed_keys[:5])}")
+        if lost := sorted(expected.keys() - found.keys()): res.problems.append(f"{len(lost)} row(s) missing: "
+                                                                               f"{', '.join(lost[:5])}")
     if found and content_hash(found.values()) != m.content_hash and not res.problems:
         res.problems.append("stage content hash differs from manifest")
     return res
@@ -340,17 +360,20 @@ def read_jsonl(path: str | Path, required: Sequence[str] = ("sample_id",), key: 
             if not line.strip(): continue
             try: r = json.loads(line, parse_constant=_no_constants)
             except ValueError as e: raise ArtifactError(f"{path}:{n}: invalid JSON ({e})") from None
-            if not isinstance(r, dict): raise ArtifactError(f"{path}:{n}: expected a JSON object, got {type(r).__name__}")
+            if not isinstance(r, dict):
+                raise ArtifactError(f"{path}:{n}: expected a JSON object, got {type(r).__name__}")
             if missing := [k for k in required if r.get(k) is None]:
                 raise ArtifactError(f"{path}:{n}: missing required field(s) {', '.join(map(repr, missing))}")
             if key is not None and key in r:
-                if r[key] in first_seen: raise ArtifactError(f"{path}:{n}: duplicate {key} {r[key]!r} (first at line {first_seen[r[key]]})")
+                if r[key] in first_seen: raise ArtifactError(f"{path}:{n}: duplicate {key} {r[key]!r} (first at line "
+                                                             f"{first_seen[r[key]]})")
                 first_seen[r[key]] = n
             rows.append(r)
     return rows
 
 # %% ../nbs/01_artifacts.ipynb #8191ae66
-def _import_jsonl(store: ArtifactStore, path, run_id: str, stage: str, required=("sample_id",), key="sample_id") -> RunManifest:
+def _import_jsonl(store: ArtifactStore, path, run_id: str, stage: str, required=("sample_id",),
+                  key="sample_id") -> RunManifest:
     "Validate a whole JSONL file, then store it as a finished stage."
     rows = read_jsonl(path, required=required, key=key)
     return store.write_stage(run_id, stage, rows, key=key)

@@ -31,7 +31,8 @@ def print_summary(s: dict, file=None):
     p = lambda *a: print(*a, file=file or sys.stdout)
     p(f"\nrun {s['run_id']}: {s['headline']}")
     p(f"\n{'stage':12s} {'input':>6s} {'output':>6s} {'kept':>6s} {'rejected':>8s} {'errored':>7s}")
-    for r in s["stages"]: p(f"{r['stage']:12s} {r['input']:6d} {r['output']:6d} {r['kept']:6d} {r['rejected']:8d} {r['errored']:7d}")
+    for r in s["stages"]: p(f"{r['stage']:12s} {r['input']:6d} {r['output']:6d} {r['kept']:6d} {r['rejected']:8d} "
+                            f"{r['errored']:7d}")
     keys = ["exec_pass", s["metric"]]
     p(f"\n{'model':38s} " + " ".join(f"{k:>12s}" for k in keys))
     for e in s["evaluation"]: p(f"{e['model']:38s} " + " ".join(f"{e.get(k, float('nan')):12.3f}" for k in keys))
@@ -41,13 +42,15 @@ def print_summary(s: dict, file=None):
 # %% ../nbs/20_cli.ipynb #8809e98f
 def main(argv: list | None = None) -> int:
     "The `fastdistill` command."
-    ap = argparse.ArgumentParser(prog="fastdistill", description="FastDistill: teacher → pipeline → distilled student → report.")
+    ap = argparse.ArgumentParser(prog="fastdistill",
+                                 description="FastDistill: teacher → pipeline → distilled student → report.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run the job a YAML config describes")
     r.add_argument("config")
     d = sub.add_parser("demo", help="text2sql: zoo teacher → pipeline → distilled student → HTML report")
     for p in (r, d):
-        p.add_argument("--artifacts-dir", default=None, help="artifact store (default: settings.ini / FASTDISTILL_ARTIFACTS_DIR)")
+        p.add_argument("--artifacts-dir", default=None,
+                       help="artifact store (default: settings.ini / FASTDISTILL_ARTIFACTS_DIR)")
         p.add_argument("--run-id", default=None, help="name the run (rerunning a name resumes it)")
         p.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)

@@ -6,12 +6,12 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #172b3eea
 from __future__ import annotations
-import configparser, contextlib, copy, datetime as _dt, difflib, hashlib, json, math, os, re, secrets, shutil, tempfile, types
+import configparser, contextlib, copy, datetime as _dt, difflib, hashlib, json, math, os, re, secrets, shutil, tempfile
+import types
 import typing, unicodedata, uuid
 from dataclasses import dataclass, field, asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
-
 
 # %% auto #0
 __all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'SettingsError', 'user_cache_dir',
@@ -71,11 +71,13 @@ def _check_setting(key, value, source):
         raise SettingsError(f"unknown settings key {key!r} (from {source}); known keys: {', '.join(SETTINGS_KEYS)}")
     if key == "seed":
         try: return int(value)
-        except (TypeError, ValueError): raise SettingsError(f"seed={value!r} (from {source}) must be an integer") from None
+        except (TypeError, ValueError):
+            raise SettingsError(f"seed={value!r} (from {source}) must be an integer") from None
     if key in SETTINGS_CHOICES:
         v = str(value).strip().lower()
         if v not in SETTINGS_CHOICES[key]:
-            raise SettingsError(f"{key}={value!r} (from {source}) is not allowed; choose one of {', '.join(SETTINGS_CHOICES[key])}")
+            raise SettingsError(f"{key}={value!r} (from {source}) is not allowed; choose one of "
+                                f"{', '.join(SETTINGS_CHOICES[key])}")
         return v
     return Path(value).expanduser() if str(value).strip() else None
 
@@ -102,7 +104,8 @@ def load_settings(path: str | Path | None = None,  # a settings.ini, or a folder
     art = vals.get("artifacts_dir") or cache/"artifacts"
     models = vals.get("model_cache_dir") or cache/"models"
     data = vals.get("data_dir") or cache/"data"
-    return Settings(artifacts_dir=Path(art), model_cache_dir=Path(models), data_dir=Path(data), seed=vals.get("seed", 0),
+    return Settings(artifacts_dir=Path(art), model_cache_dir=Path(models), data_dir=Path(data),
+                    seed=vals.get("seed", 0),
                     device=vals.get("device", "auto"), profile=vals.get("profile", "quick"), sources=srcs)
 
 # %% ../nbs/00_core.ipynb #37f77d9b
@@ -111,7 +114,8 @@ def _canon(x, where: str):
     if x is None or isinstance(x, bool): return x
     if isinstance(x, int): return int(x)
     if isinstance(x, float):
-        if not math.isfinite(x): raise ValueError(f"non-finite number {x!r} at {where}: canonical JSON has no NaN or infinity")
+        if not math.isfinite(x): raise ValueError(f"non-finite number {x!r} at {where}: canonical JSON has no NaN or "
+                                                  "infinity")
         return float(x)
     if isinstance(x, str): return unicodedata.normalize("NFC", x)
     if isinstance(x, Mapping):
@@ -294,12 +298,15 @@ class ConfigError(ValueError):
 
 # %% ../nbs/00_core.ipynb #28fe935f
 class FieldErrors(ValueError):
-    "Raised by a config dataclass's `__post_init__` for checks across fields: (key, message) pairs, keys relative to it."
-    def __init__(self, problems: list): super().__init__("; ".join(f"{k}: {m}" for k, m in problems)); self.problems = problems
+    "Raised by a config dataclass's `__post_init__` for cross-field checks: (key, message) pairs, keys relative to it."
+
+    def __init__(self, problems: list):
+        super().__init__("; ".join(f"{k}: {m}" for k, m in problems))
+        self.problems = problems
 
 # %% ../nbs/00_core.ipynb #4e89dde4
 def option(default: Any,  # the default value (a list or dict is copied per instance)
-           choices: tuple | Callable | None = None,  # allowed values, or a function returning them (e.g. a registry's keys)
+           choices: tuple | Callable | None = None,  # allowed values, or a function returning them (registry keys)
            ge: float | None = None, gt: float | None = None, le: float | None = None):  # numeric range
     "A dataclass field that `config_from_dict` checks."
     meta = {"choices": choices, "ge": ge, "gt": gt, "le": le}
@@ -313,7 +320,8 @@ def section(cls: type, **overrides):
 
 # %% ../nbs/00_core.ipynb #95155bf2
 def _type_name(hint) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType): return " or ".join(_type_name(a) for a in typing.get_args(hint))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(hint))
     return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 # %% ../nbs/00_core.ipynb #ab63eb02
@@ -329,7 +337,8 @@ def _coerce(value, hint) -> tuple:
     if hint is type(None): return value is None, None
     if hint is float and isinstance(value, int) and not isinstance(value, bool): return True, float(value)
     if hint is int and isinstance(value, bool): return False, None
-    if origin in (list, tuple) or hint in (list, tuple): return isinstance(value, (list, tuple)), list(value) if isinstance(value, (list, tuple)) else None
+    if origin in (list, tuple) or hint in (list, tuple):
+        return isinstance(value, (list, tuple)), list(value) if isinstance(value, (list, tuple)) else None
     return (True, value) if isinstance(value, origin or hint) else (False, None)
 
 # %% ../nbs/00_core.ipynb #35fe8662
@@ -339,7 +348,8 @@ def _check_range(value, meta: Mapping) -> str | None:
     choices = choices() if callable(choices) else choices
     if choices is not None and value not in choices: return f"{value!r} is not one of {', '.join(map(str, choices))}"
     if value is None or isinstance(value, (str, bool, list)): return None
-    for op, bound, ok in (("≥", meta.get("ge"), lambda v, b: v >= b), (">", meta.get("gt"), lambda v, b: v > b), ("≤", meta.get("le"), lambda v, b: v <= b)):
+    for op, bound, ok in (("≥", meta.get("ge"), lambda v, b: v >= b), (">", meta.get("gt"), lambda v, b: v > b),
+                          ("≤", meta.get("le"), lambda v, b: v <= b)):
         if bound is not None and not ok(value, bound): return f"must be {op} {bound}, got {value}"
     return None
 
@@ -356,16 +366,19 @@ def _build(cls, data, prefix: str, base, errors: list):
         key = f"{prefix}{k}"
         if k not in fs:
             near = difflib.get_close_matches(str(k), list(fs), n=1)
-            errors.append(f"{key}: unknown key" + (f"; did you mean {prefix + near[0]!r}?" if near else f"; known keys: {', '.join(fs)}"))
+            errors.append(
+                f"{key}: unknown key"
+                + (f"; did you mean {prefix + near[0]!r}?" if near else f"; known keys: {', '.join(fs)}")
+            )
         elif is_dataclass(hints[k]): kw[k] = _build(hints[k], v, key + ".", getattr(base, k), errors)
-        elif not (got := _coerce(v, hints[k]))[0]: errors.append(f"{key}: expected {_type_name(hints[k])}, got {type(v).__name__} {v!r}")
+        elif not (got := _coerce(v, hints[k]))[0]: errors.append(f"{key}: expected {_type_name(hints[k])}, got "
+                                                                 f"{type(v).__name__} {v!r}")
         elif why := _check_range(got[1], fs[k].metadata): errors.append(f"{key}: {why}")
         else: kw[k] = got[1]
     try: return cls(**kw)
     except FieldErrors as e: errors.extend(f"{prefix}{k}: {m}" for k, m in e.problems)
     except (ValueError, TypeError) as e: errors.append(f"{prefix.rstrip('.') or 'config'}: {e}")
     return base
-
 
 # %% ../nbs/00_core.ipynb #3b85b6a8
 def config_from_dict(cls: type,  # a dataclass whose fields may be dataclasses themselves
@@ -388,7 +401,8 @@ def read_config(cls: type, source: Mapping | str | Path | None = None):
         try: source = yaml.safe_load(Path(source).read_text()) or {}
         except yaml.YAMLError as e: raise ConfigError(f"{where}: not valid YAML: {e}") from None
         except OSError as e: raise ConfigError(f"{where}: cannot read: {e}") from None
-    if source is not None and not isinstance(source, Mapping): raise ConfigError(f"{where}: the top level must be a mapping")
+    if source is not None and not isinstance(source, Mapping):
+        raise ConfigError(f"{where}: the top level must be a mapping")
     return config_from_dict(cls, source, where)
 
 # %% ../nbs/00_core.ipynb #8a34824b

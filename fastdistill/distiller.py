@@ -1,4 +1,4 @@
-"""A student, an optional teacher, a list of weighted loss terms — and a loop that computes only the signals those terms ask for.
+"""A student, an optional teacher, weighted loss terms, and a loop that computes only the signals they ask for.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/distiller.html.md"""
 
@@ -41,7 +41,8 @@ def plan_signals(terms: Sequence[LossTerm]) -> dict:
     for t in terms:
         for n in t.needs:
             src, _, what = n.partition(".")
-            if src not in plan or not what: raise DistillInputError(f"loss term {t.name!r}: signal {n!r} must start with student., teacher. or batch.")
+            if src not in plan or not what: raise DistillInputError(f"loss term {t.name!r}: signal {n!r} must start "
+                                                                    "with student., teacher. or batch.")
             plan[src].add(what)
     return plan
 
@@ -52,7 +53,14 @@ def run_signals(model: nn.Module, batch: dict, wanted: set, prefix: str, terms: 
     args, kwargs = model_inputs(batch)
     try: tap = Tap(model, taps)
     except DistillInputError as e:
-        who = [t.name for t in terms if any(n.startswith(prefix + ".") and n.split(".", 1)[1] in taps and n.split(".", 1)[1] in str(e) for n in t.needs)]
+        who = [
+            t.name
+            for t in terms
+            if any(
+                n.startswith(prefix + ".") and n.split(".", 1)[1] in taps and n.split(".", 1)[1] in str(e)
+                for n in t.needs
+            )
+        ]
         raise DistillInputError(f"loss term {who[0] if who else '?'!r}: {e}") from None
     with tap: out = _logits(model(*args, **kwargs))
     sig = {f"{prefix}.logits": out}
@@ -72,14 +80,78 @@ class PreflightReport:
     @property
     def errors(self): return [f for f in self.findings if f[0] == "error"]
     def raise_if_errors(self):
-        if self.errors: raise DistillInputError("preflight found problems:\n" + "\n".join(f"  - [{c}] {m}" for _, c, m in self.errors))
+        if self.errors:
+            raise DistillInputError(
+                "preflight found problems:\n" + "\n".join(f"  - [{c}] {m}" for _, c, m in self.errors)
+            )
     def __repr__(self):
-        return "preflight:\n" + "\n".join(f"  {l:7s} {c:12s} {m}" for l, c, m in self.findings) if self.findings else "preflight: no findings"
+        return (
+            "preflight:\n" + "\n".join(f"  {l:7s} {c:12s} {m}" for l, c, m in self.findings)
+            if self.findings
+            else "preflight: no findings"
+        )
 
 # %% ../nbs/12_distiller.ipynb #fc692b2f
 def _mem_total() -> int | None:
     try: return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError): return None
+
+# %% ../nbs/12_distiller.ipynb #d3923bb5
+def _check_tokenizers(rep: PreflightReport, plan: dict, st, tt):
+    "Student and teacher tokenizers: one vocabulary for token-level KD, the same special ids, padding sides."
+    if st is None or tt is None: return
+    if len(st) != len(tt) or st.get_vocab() != tt.get_vocab():
+        rep.add("error" if "logits" in plan["teacher"] else "warning", "tokenizer",
+                f"student and teacher tokenizers differ (vocab {len(st)} vs {len(tt)}): "
+                "token-level KD needs one vocabulary")
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id"):
+        if getattr(st, name) != getattr(tt, name):
+            rep.add("error", "tokenizer", f"{name} differs: student {getattr(st, name)} vs teacher {getattr(tt, name)}")
+    if st.padding_side != tt.padding_side:
+        rep.add("warning", "padding", f"padding side differs: student {st.padding_side}, teacher {tt.padding_side}")
+
+# %% ../nbs/12_distiller.ipynb #d53b9e0d
+def _check_vocab_rows(rep: PreflightReport, tok, who: str, model: nn.Module | None):
+    "A model's vocabulary rows against its tokenizer: extra rows are padding (warning), missing rows an error."
+    V = getattr(getattr(model, "config", None), "vocab_size", None)
+    if tok is not None and V is not None and V != len(tok):
+        pad = "; rows past the tokenizer are padding and must be sliced off before a divergence" if V > len(tok) else ""
+        rep.add("warning" if V > len(tok) else "error", "vocab",
+                f"{who} model has {V} vocabulary rows for a tokenizer of {len(tok)}{pad}")
+    if tok is not None: rep.add("info", "padding", f"{who} tokenizer pads on the {tok.padding_side}")
+
+# %% ../nbs/12_distiller.ipynb #0d311c59
+def _check_terms(rep: PreflightReport, plan: dict, student, teacher, batch: dict, terms: Sequence[LossTerm]):
+    "Compute every term once on the batch (no gradients): each must be finite and raise nothing."
+    try:
+        with torch.no_grad():
+            sig = {f"batch.{k}": batch[k] for k in plan["batch"]}
+            sig.update(run_signals(student, batch, plan["student"] | {"logits"}, "student", terms))
+            if plan["teacher"]:
+                sig.update(run_signals(teacher, batch, plan["teacher"] | {"logits"}, "teacher", terms))
+            for t in terms:
+                try:
+                    v = t(sig)
+                    if not torch.isfinite(v):
+                        rep.add("error", "term", f"loss term {t.name!r} is {float(v)} on the first batch")
+                except (DistillInputError, RuntimeError, ValueError) as e:
+                    rep.add("error", "term", f"loss term {t.name!r}: {e}")
+    except DistillInputError as e: rep.add("error", "signals", str(e))
+
+# %% ../nbs/12_distiller.ipynb #258bcddc
+def _check_memory(rep: PreflightReport, student, teacher, plan: dict, batch: dict, modules: Sequence[nn.Module]):
+    "Estimated training memory against the machine's: weights+grads+Adam, teacher weights, logits."
+    n_s = sum(p.numel() for p in student.parameters()) + sum(p.numel() for m in modules for p in m.parameters())
+    n_t = sum(p.numel() for p in teacher.parameters()) if teacher is not None and plan["teacher"] else 0
+    ids = batch.get("input_ids", batch.get("x"))
+    V = getattr(getattr(student, "config", None), "vocab_size", 0) or 1
+    per_row = ids.shape[1] if ids is not None and ids.dim() > 1 and "input_ids" in batch else 1
+    logits_b = ids.shape[0] * per_row * V * 4 if ids is not None else 0
+    est = 16 * n_s + 4 * n_t + 4 * logits_b  # student logits, their grad and softmax, and the teacher's logits
+    total = _mem_total()
+    rep.add("warning" if total and est > 0.8 * total else "info", "memory",
+            f"≈{est / 2**20:.0f} MiB (student {n_s / 1e6:.2f}M params ×16 B, teacher {n_t / 1e6:.2f}M ×4 B, "
+            f"logits {logits_b / 2**20:.1f} MiB ×4)" + (f" of {total / 2**30:.0f} GiB" if total else ""))
 
 # %% ../nbs/12_distiller.ipynb #82dabc5a
 def preflight(student: nn.Module, terms: Sequence[LossTerm], batch: dict, teacher: nn.Module | None = None,
@@ -87,46 +159,15 @@ def preflight(student: nn.Module, terms: Sequence[LossTerm], batch: dict, teache
     "Run every check on one batch and collect the findings."
     rep, plan = PreflightReport(), plan_signals(terms)
     if plan["teacher"] and teacher is None:
-        rep.add("error", "teacher", f"terms read {sorted('teacher.' + w for w in plan['teacher'])} but no teacher model was given")
+        rep.add("error", "teacher",
+                f"terms read {sorted('teacher.' + w for w in plan['teacher'])} but no teacher model was given")
     if missing := sorted(plan["batch"] - batch.keys()):
         rep.add("error", "columns", f"the batch lacks column(s) {missing} that the terms need (have: {sorted(batch)})")
-    st, tt = student_tokenizer, teacher_tokenizer
-    if st is not None and tt is not None:
-        if len(st) != len(tt) or st.get_vocab() != tt.get_vocab():
-            rep.add("error" if "logits" in plan["teacher"] else "warning", "tokenizer",
-                    f"student and teacher tokenizers differ (vocab {len(st)} vs {len(tt)}): token-level KD needs one vocabulary")
-        for name in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id"):
-            if getattr(st, name) != getattr(tt, name):
-                rep.add("error", "tokenizer", f"{name} differs: student {getattr(st, name)} vs teacher {getattr(tt, name)}")
-        if st.padding_side != tt.padding_side: rep.add("warning", "padding", f"padding side differs: student {st.padding_side}, teacher {tt.padding_side}")
-    for tok, who, m in ((st, "student", student), (tt, "teacher", teacher)):
-        V = getattr(getattr(m, "config", None), "vocab_size", None)
-        if tok is not None and V is not None and V != len(tok):
-            rep.add("warning" if V > len(tok) else "error", "vocab", f"{who} model has {V} vocabulary rows for a tokenizer of {len(tok)}"
-                    + ("; rows past the tokenizer are padding and must be sliced off before a divergence" if V > len(tok) else ""))
-        if tok is not None: rep.add("info", "padding", f"{who} tokenizer pads on the {tok.padding_side}")
-    if not rep.errors:
-        try:
-            with torch.no_grad():
-                sig = {f"batch.{k}": batch[k] for k in plan["batch"]}
-                sig.update(run_signals(student, batch, plan["student"] | {"logits"}, "student", terms))
-                if plan["teacher"]: sig.update(run_signals(teacher, batch, plan["teacher"] | {"logits"}, "teacher", terms))
-                for t in terms:
-                    try:
-                        v = t(sig)
-                        if not torch.isfinite(v): rep.add("error", "term", f"loss term {t.name!r} is {float(v)} on the first batch")
-                    except (DistillInputError, RuntimeError, ValueError) as e: rep.add("error", "term", f"loss term {t.name!r}: {e}")
-        except DistillInputError as e: rep.add("error", "signals", str(e))
-    n_s = sum(p.numel() for p in student.parameters()) + sum(p.numel() for m in modules for p in m.parameters())
-    n_t = sum(p.numel() for p in teacher.parameters()) if teacher is not None and plan["teacher"] else 0
-    ids = batch.get("input_ids", batch.get("x"))
-    V = getattr(getattr(student, "config", None), "vocab_size", 0) or 1
-    logits_b = (ids.shape[0] * (ids.shape[1] if ids.dim() > 1 and "input_ids" in batch else 1) * V * 4) if ids is not None else 0
-    est = 16 * n_s + 4 * n_t + 4 * logits_b  # weights+grads+Adam, teacher weights, student logits/grad/softmax + teacher logits
-    total = _mem_total()
-    rep.add("warning" if total and est > 0.8 * total else "info", "memory",
-            f"≈{est / 2**20:.0f} MiB (student {n_s / 1e6:.2f}M params ×16 B, teacher {n_t / 1e6:.2f}M ×4 B, logits {logits_b / 2**20:.1f} MiB ×4)"
-            + (f" of {total / 2**30:.0f} GiB" if total else ""))
+    _check_tokenizers(rep, plan, student_tokenizer, teacher_tokenizer)
+    for tok, who, m in ((student_tokenizer, "student", student), (teacher_tokenizer, "teacher", teacher)):
+        _check_vocab_rows(rep, tok, who, m)
+    if not rep.errors: _check_terms(rep, plan, student, teacher, batch, terms)
+    _check_memory(rep, student, teacher, plan, batch, modules)
     return rep
 
 # %% ../nbs/12_distiller.ipynb #b57a610f
@@ -142,10 +183,12 @@ class History:
         from plotly.subplots import make_subplots
         keys = sorted({k for r in self.rows for k in r} - {"step", "lr", "grad_norm"})
         evals = [k for k in keys if k.startswith("eval_")]
-        fig = make_subplots(rows=1, cols=2 if evals else 1, subplot_titles=["loss terms"] + (["evaluation"] if evals else []))
+        fig = make_subplots(rows=1, cols=2 if evals else 1,
+                            subplot_titles=["loss terms"] + (["evaluation"] if evals else []))
         for k in keys:
             pts = self.column(k)
-            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=k, mode="lines+markers" if k in evals else "lines"),
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=k,
+                                     mode="lines+markers" if k in evals else "lines"),
                           row=1, col=2 if k in evals else 1)
         fig.update_layout(title=title, height=360, xaxis_title="step")
         return fig
@@ -180,7 +223,8 @@ class StopAfter(Callback):
 # %% ../nbs/12_distiller.ipynb #ae6661b6
 class ParamSchedule(Callback):
     "Set a keyword argument of a term (`LossTerm.params`) from a function of the step."
-    def __init__(self, term: str, param: str, fn: Callable[[int], float]): self.term, self.param, self.fn = term, param, fn
+    def __init__(self, term: str, param: str, fn: Callable[[int], float]):
+        self.term, self.param, self.fn = term, param, fn
     def on_step_start(self, d, step):
         for t in d.terms:
             if t.name == self.term: t.params[self.param] = self.fn(step)
@@ -243,19 +287,27 @@ class Distiller:
                  term_grad_norms: bool = True):  # at logged steps, also log each term's own gradient norm
         self.terms, self.callbacks, self.seed = list(terms), list(callbacks), seed
         self.lr, self.weight_decay, self.warmup, self.max_grad_norm = lr, weight_decay, warmup, max_grad_norm
-        self.checkpoint_dir, self.checkpoint_every, self.log_every, self.progress = checkpoint_dir, checkpoint_every, log_every, progress
+        self.checkpoint_dir, self.checkpoint_every, self.log_every, self.progress = (
+            checkpoint_dir,
+            checkpoint_every,
+            log_every,
+            progress,
+        )
         self.student_tokenizer, self.teacher_tokenizer = student_tokenizer, teacher_tokenizer
         self.term_grad_norms = term_grad_norms
-        self.acc = Accelerator(gradient_accumulation_steps=grad_accum, cpu=cpu if cpu is not None else not torch.cuda.is_available(),
+        self.acc = Accelerator(gradient_accumulation_steps=grad_accum,
+                               cpu=cpu if cpu is not None else not torch.cuda.is_available(),
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-        self.modules = nn.ModuleDict(modules or {}).to(self.acc.device)  # not DDP-wrapped: their gradients are averaged by hand
+        # not DDP-wrapped: their gradients are averaged by hand
+        self.modules = nn.ModuleDict(modules or {}).to(self.acc.device)
         self.student, self.teacher = student, teacher
         if teacher is not None:
             teacher.eval().requires_grad_(False)
             self.teacher = teacher.to(self.acc.device)
         params = [p for m in (student, self.modules) for p in m.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]; rest = [p for p in params if p.ndim < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=lr)
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                                 {"params": rest, "weight_decay": 0.0}], lr=lr)
         self.student, self.opt = self.acc.prepare(student, opt)
         self.step, self.history, self.rng = 0, History(), random.Random(seed)
         self.preflight_report = None
@@ -271,7 +323,8 @@ class Distiller:
         sig = {f"batch.{k}": batch[k] for k in plan["batch"] | {"sample_id"} if k in batch}
         sig.update(run_signals(self.student, batch, plan["student"] | {"logits"}, "student", self.terms))
         if plan["teacher"]:
-            with torch.no_grad(): sig.update(run_signals(self.teacher, batch, plan["teacher"] | {"logits"}, "teacher", self.terms))
+            with torch.no_grad():
+                sig.update(run_signals(self.teacher, batch, plan["teacher"] | {"logits"}, "teacher", self.terms))
         return sig
 
 # %% ../nbs/12_distiller.ipynb #9b4191dc
@@ -328,6 +381,42 @@ def _preflight_first_batch(self, batches):
     self.preflight_report.raise_if_errors()
 
 
+# %% ../nbs/12_distiller.ipynb #87c5dcf0
+def _train_step(self: Distiller, batches, step: int, params: list, log_now: bool) -> tuple:
+    "One optimizer step over `gradient_accumulation_steps` micro-batches: (mean loss per term, grad norm, term norms)."
+    k = self.acc.gradient_accumulation_steps
+    parts_sum, grad_norm, gnorms = {}, None, {}
+    for micro in range(k):
+        batch = _next_batch(self, batches)
+        with self.acc.accumulate(self.student):
+            sig = self.signals(batch)
+            parts = {t.name: t(sig) for t in self.terms}
+            total = sum(parts.values())
+            if not torch.isfinite(total):
+                terms = {n: float(v) for n, v in parts.items()}
+                raise FloatingPointError(f"step {step}: loss is {float(total)} (terms {terms})")
+            if log_now and micro == 0 and self.term_grad_norms and len(parts) > 1:
+                gnorms = _term_grad_norms(parts, params)
+            self.acc.backward(total)
+            if self.acc.sync_gradients:
+                _sync_modules(self)
+                grad_norm = float(self.acc.clip_grad_norm_(params, self.max_grad_norm))
+            self.opt.step(); self.opt.zero_grad()
+        for n, v in parts.items(): parts_sum[n] = parts_sum.get(n, 0.0) + float(v.detach()) / k
+    if self.acc.num_processes > 1 and log_now:  # the logged loss is the global batch's
+        red = self.acc.reduce(torch.tensor(list(parts_sum.values()), device=self.acc.device), "mean").tolist()
+        parts_sum = dict(zip(parts_sum, red))
+    return parts_sum, grad_norm, gnorms
+
+# %% ../nbs/12_distiller.ipynb #4f6a237f
+def _evaluate_now(self: Distiller, eval_fn: Callable, step: int):
+    "Evaluate the unwrapped student without gradients, log the metrics and tell the callbacks."
+    self.student.eval()
+    with torch.no_grad(): metrics = eval_fn(self.acc.unwrap_model(self.student))
+    self.student.train()
+    self.history.rows.append({"step": step, **{f"eval_{m}": v for m, v in metrics.items()}})
+    for cb in self.callbacks: cb.on_eval(self, step, metrics)
+
 # %% ../nbs/12_distiller.ipynb #5d064995
 def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumable), or an iterable of batch dicts
          steps: int,  # total optimizer steps (a resumed run continues to this number)
@@ -335,50 +424,32 @@ def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumabl
          eval_every: int = 0,  # steps between evaluations (0: only at the end, if eval_fn)
          resume: bool = False) -> History:  # continue from the newest checkpoint in checkpoint_dir
     "Train until `steps`; returns the history."
-    if resume and self.checkpoint_dir and (ck := latest_checkpoint(self.checkpoint_dir)) is not None: self.load_checkpoint(ck)
+    if resume and self.checkpoint_dir and (ck := latest_checkpoint(self.checkpoint_dir)) is not None:
+        self.load_checkpoint(ck)
     if self.preflight_report is None: _preflight_first_batch(self, batches)
     for cb in self.callbacks: cb.on_fit_start(self)
     params = [p for g in self.opt.param_groups for p in g["params"]]
-    k = self.acc.gradient_accumulation_steps
-    bar = tqdm(range(self.step, steps), desc="distill", disable=not self.progress, mininterval=1.0, initial=self.step, total=steps)
+    bar = tqdm(range(self.step, steps), desc="distill", disable=not self.progress, mininterval=1.0,
+               initial=self.step, total=steps)
     for step in bar:
         for cb in self.callbacks: cb.on_step_start(self, step)
         for g in self.opt.param_groups: g["lr"] = self._lr_at(step, steps)
-        parts_sum, grad_norm, gnorms = {}, None, {}
         log_now = step % self.log_every == 0 or step == steps - 1
-        for micro in range(k):
-            batch = _next_batch(self, batches)
-            with self.acc.accumulate(self.student):
-                sig = self.signals(batch)
-                parts = {t.name: t(sig) for t in self.terms}
-                total = sum(parts.values())
-                if not torch.isfinite(total): raise FloatingPointError(f"step {step}: loss is {float(total)} (terms { {n: float(v) for n, v in parts.items()} })")
-                if log_now and micro == 0 and self.term_grad_norms and len(parts) > 1: gnorms = _term_grad_norms(parts, params)
-                self.acc.backward(total)
-                if self.acc.sync_gradients:
-                    _sync_modules(self)
-                    grad_norm = float(self.acc.clip_grad_norm_(params, self.max_grad_norm))
-                self.opt.step(); self.opt.zero_grad()
-            for n, v in parts.items(): parts_sum[n] = parts_sum.get(n, 0.0) + float(v.detach()) / k
-        if self.acc.num_processes > 1 and log_now:  # the logged loss is the global batch's
-            red = self.acc.reduce(torch.tensor(list(parts_sum.values()), device=self.acc.device), "mean").tolist()
-            parts_sum = dict(zip(parts_sum, red))
-        logs = {"step": step, "loss": sum(parts_sum.values()), **parts_sum, **gnorms, "grad_norm": grad_norm, "lr": self.opt.param_groups[0]["lr"]}
+        parts_sum, grad_norm, gnorms = _train_step(self, batches, step, params, log_now)
+        logs = {"step": step, "loss": sum(parts_sum.values()), **parts_sum, **gnorms, "grad_norm": grad_norm,
+                "lr": self.opt.param_groups[0]["lr"]}
         if log_now:
             self.history.rows.append(logs); bar.set_postfix(loss=f"{logs['loss']:.4f}")
         if eval_fn is not None and ((eval_every and (step + 1) % eval_every == 0) or step == steps - 1):
-            self.student.eval()
-            with torch.no_grad(): metrics = eval_fn(self.acc.unwrap_model(self.student))
-            self.student.train()
-            self.history.rows.append({"step": step, **{f"eval_{m}": v for m, v in metrics.items()}})
-            for cb in self.callbacks: cb.on_eval(self, step, metrics)
+            _evaluate_now(self, eval_fn, step)
         self.step = step + 1
         try:
             for cb in self.callbacks: cb.on_step_end(self, step, logs)
         except StopTraining:
             if self.checkpoint_dir: self.save_checkpoint()
             break
-        if self.checkpoint_dir and self.checkpoint_every and self.step % self.checkpoint_every == 0: self.save_checkpoint()
+        if self.checkpoint_dir and self.checkpoint_every and self.step % self.checkpoint_every == 0:
+            self.save_checkpoint()
     self.student.eval()
     return self.history
 
@@ -401,7 +472,8 @@ def _save_checkpoint(self) -> Path:
     save_file(tensors, str(tmp/"optimizer.safetensors"))
     state = {"step": self.step, "optimizer": meta, "rng": list(self.rng.getstate()), "history": self.history.rows,
              "terms": {t.name: {"weight": t.weight, "params": t.params} for t in self.terms}}
-    atomic_write_text(tmp/"state.json", json.dumps(state, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
+    atomic_write_text(tmp/"state.json", json.dumps(state,
+                                                   default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
     if final.exists(): shutil.rmtree(final)
     os.replace(tmp, final)
     self.acc.wait_for_everyone()
@@ -413,7 +485,8 @@ def _load_checkpoint(self, folder: str | Path):
     from safetensors.torch import load_model
     folder = Path(folder)
     load_model(self.acc.unwrap_model(self.student), str(folder/"student.safetensors"))
-    if (folder/"modules.safetensors").exists(): load_model(self.acc.unwrap_model(self.modules), str(folder/"modules.safetensors"))
+    if (folder/"modules.safetensors").exists():
+        load_model(self.acc.unwrap_model(self.modules), str(folder/"modules.safetensors"))
     state = json.loads((folder/"state.json").read_text())
     tensors = load_file(str(folder/"optimizer.safetensors"))
     torch.set_rng_state(tensors.pop("rng.torch"))
@@ -448,13 +521,16 @@ class OfflineTeacherData:
             tk, tl = r["topk_ids"], r["topk_logprobs"]
             if self.kind == "sequence":
                 if not (len(tk) == len(tl) == len(r["completion_ids"])):
-                    raise DistillInputError(f"{who}: topk_ids ({len(tk)}), topk_logprobs ({len(tl)}) and completion_ids "
+                    raise DistillInputError(f"{who}: topk_ids ({len(tk)}), topk_logprobs ({len(tl)}) and "
+                                            "completion_ids "
                                             f"({len(r['completion_ids'])}) must have one entry per completion token")
                 if not r["prompt_ids"]: raise DistillInputError(f"{who}: prompt_ids is empty")
-                if any(len(a) != len(b) for a, b in zip(tk, tl)): raise DistillInputError(f"{who}: top-k ids and logprobs differ in length at some position")
+                if any(len(a) != len(b) for a, b in zip(tk, tl)):
+                    raise DistillInputError(f"{who}: top-k ids and logprobs differ in length at some position")
                 ks += [len(a) for a in tk]
             else:
-                if len(tk) != len(tl): raise DistillInputError(f"{who}: topk_ids ({len(tk)}) and topk_logprobs ({len(tl)}) differ in length")
+                if len(tk) != len(tl): raise DistillInputError(f"{who}: topk_ids ({len(tk)}) and topk_logprobs "
+                                                               f"({len(tl)}) differ in length")
                 ks.append(len(tk))
         self.k = min(ks) if ks else 0
         if self.k == 0: raise DistillInputError(f"{source}: some position has no top-k entries")
@@ -478,7 +554,8 @@ def collate(self: OfflineTeacherData, rows: Sequence[dict]) -> dict:
     k, B = self.k, len(rows)
     if self.kind == "features":
         out = {"x": torch.tensor([r["x"] for r in rows], dtype=torch.float32),
-               "topk_ids": torch.tensor([r["topk_ids"][:k] for r in rows]), "topk_logprobs": torch.tensor([r["topk_logprobs"][:k] for r in rows]),
+               "topk_ids": torch.tensor([r["topk_ids"][:k] for r in rows]),
+               "topk_logprobs": torch.tensor([r["topk_logprobs"][:k] for r in rows]),
                "sample_id": [r["sample_id"] for r in rows]}
         if all("label" in r for r in rows): out["labels"] = torch.tensor([r["label"] for r in rows])
         return out

@@ -1,4 +1,4 @@
-"""Task metrics from stored predictions, teacher–student agreement, held-out KL, expected calibration error, and a per-run report that records the LLM-KD surveys' checklist.
+"""Task metrics, teacher–student agreement, held-out KL, calibration, and a per-run report with the surveys' checklist.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/eval.html.md"""
 
@@ -55,13 +55,17 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins
 def predict(task: Task, model, tokenizer, rows: Sequence[dict], batch_size: int = 256) -> list:
     "Predictions of `model` on task rows: generated text, (NLL, tokens) per document, or class ids."
     model.eval()
-    if task.kind == "generation": return greedy_generate(model, tokenizer, [task.prompt(r) for r in rows], task.max_new_tokens)
+    if task.kind == "generation":
+        return greedy_generate(model, tokenizer, [task.prompt(r) for r in rows], task.max_new_tokens)
     if task.kind == "lm": return document_nll(model, tokenizer, [r["text"] for r in rows])
     dev = next(model.parameters()).device
     if task.kind == "classification":
-        enc = tokenizer([task.prompt(r) for r in rows], truncation=True, max_length=64, padding=True, return_tensors="pt")
-        chunks = [(enc.input_ids[i:i + batch_size], enc.attention_mask[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
-        return torch.cat([model(input_ids=a.to(dev), attention_mask=m.to(dev)).logits.argmax(-1) for a, m in chunks]).tolist()
+        enc = tokenizer([task.prompt(r) for r in rows], truncation=True, max_length=64, padding=True,
+                        return_tensors="pt")
+        chunks = [(enc.input_ids[i:i + batch_size],
+                   enc.attention_mask[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
+        return torch.cat([model(input_ids=a.to(dev),
+                                attention_mask=m.to(dev)).logits.argmax(-1) for a, m in chunks]).tolist()
     X = torch.tensor([r["input"]["pixels"] for r in rows], dtype=torch.float32, device=dev) / 16.0
     return model(X).argmax(-1).tolist()
 
@@ -75,23 +79,24 @@ def evaluate(task: Task | str, model, tokenizer=None, split: str = "test", limit
 
 
 # %% ../nbs/07_eval.ipynb #722f9a74
-def predict_and_store(store: ArtifactStore, run_id: str, name: str, task: Task | str, model, tokenizer, split: str = "test",
+def predict_and_store(store: ArtifactStore, run_id: str, name: str, task: Task | str, model, tokenizer,
+                      split: str = "test",
                       limit: int = 0) -> dict:
-    "Predict on a split, store per-example rows (the task's `score_one`) as stage `eval-<name>`, return the metrics recomputed from them."
+    "Predict on a split, store the task's per-example scores as stage `eval-<name>`, return metrics computed from them."
     task = as_task(task)
     stage = validate_name(f"eval-{name}", "stage")
     if not store.has_stage(run_id, stage):
         rows = task.sample(split, limit)
         preds = predict(task, model, tokenizer, rows)
-        out = [{"sample_id": r["sample_id"], "model": name, "split": split, "prediction": p, **task.score_one(task.clean(p)[1], r)}
+        out = [{"sample_id": r["sample_id"], "model": name, "split": split, "prediction": p,
+                **task.score_one(task.clean(p)[1], r)}
                for r, p in zip(rows, preds)]
         store.write_stage(run_id, stage, out, config={"model": name, "task": task.name, "split": split, "limit": limit})
     return metrics_from_stage(store, run_id, stage)
 
-
 # %% ../nbs/07_eval.ipynb #c6fe9f24
 def metrics_from_stage(store: ArtifactStore, run_id: str, stage: str) -> dict:
-    "n and the rate of every boolean per-example score (exec_pass, result_match, exact_match, …) of a stored evaluation stage."
+    "n and the rate of every boolean per-example score (exec_pass, result_match, …) of a stored evaluation stage."
     rows = store.load(run_id, stage).to_list()
     keys = [k for k, v in (rows[0] if rows else {}).items() if isinstance(v, bool)]
     return {"n": len(rows), **{k: sum(bool(r[k]) for r in rows) / max(len(rows), 1) for k in keys}}
@@ -106,7 +111,8 @@ def answer_agreement(store: ArtifactStore, run_id: str, a: str, b: str) -> float
 
 # %% ../nbs/07_eval.ipynb #bc3fdc26
 @torch.no_grad()
-def lm_heldout(teacher, student, tokenizer, task: Task | str, split: str = "test", limit: int = 0, batch_size: int = 32) -> dict:
+def lm_heldout(teacher, student, tokenizer, task: Task | str, split: str = "test", limit: int = 0,
+               batch_size: int = 32) -> dict:
     "Token agreement and KL(teacher ‖ student), teacher-forced on the held-out gold completions."
     task = as_task(task)
     rows = task.sample(split, limit)
@@ -116,11 +122,14 @@ def lm_heldout(teacher, student, tokenizer, task: Task | str, split: str = "test
     for i in range(0, len(items), batch_size):
         b = pad_batch(items[i:i + batch_size], tokenizer.pad_token_id)
         ids, att, lab = b["input_ids"].to(dev), b["attention_mask"].to(dev), b["labels"].to(dev)
-        m = torch.zeros_like(lab, dtype=torch.bool); m[:, :-1] = lab[:, 1:] != -100  # positions that predict a completion token
-        zt, zs = teacher.eval()(input_ids=ids, attention_mask=att).logits, student.eval()(input_ids=ids, attention_mask=att).logits
+        # positions that predict a completion token
+        m = torch.zeros_like(lab, dtype=torch.bool); m[:, :-1] = lab[:, 1:] != -100
+        zt, zs = teacher.eval()(input_ids=ids,
+                                attention_mask=att).logits, student.eval()(input_ids=ids, attention_mask=att).logits
         k = float(m.sum())
         agree_n += agreement(zs, zt, m) * k; kl_sum += heldout_kl(zt, zs, m) * k; count += k
-    return {"token_agreement": agree_n / max(count, 1), "heldout_kl": kl_sum / max(count, 1), "tokens": int(count), "examples": len(rows)}
+    return {"token_agreement": agree_n / max(count, 1), "heldout_kl": kl_sum / max(count, 1), "tokens": int(count),
+            "examples": len(rows)}
 
 
 # %% ../nbs/07_eval.ipynb #0d911c50
@@ -135,32 +144,48 @@ def run_checklist(store: ArtifactStore, run_id: str) -> dict:
     judge = cfg["judge"]["kind"]
     kd = s.get("kd_data", {})
     return {
-        "task": cfg["task"], "teacher": f"{t['name']} ({t.get('parameters', '?')} parameters)" if t.get("parameters") else t["name"],
+        "task": cfg["task"],
+        "teacher": f"{t['name']} ({t.get('parameters', '?')} parameters)" if t.get("parameters") else t["name"],
         "student": f"{cfg['distill']['student']} ({s.get('student_parameters', '?')} parameters)",
         "tokenizer compatibility": s.get("tokenizer_compatibility", "unknown"),
         "access level": access,
-        "knowledge elicitation": {"labeling": f"teacher answers {gen['input']} prompts", "expansion": f"n = {cfg['decode']['n']} samples per prompt",
-                                  "curation": "clean → rule filter → execution gate → select (" + ", ".join(f"{k}={v}" for k, v in cfg["select"].items()) + ")",
-                                  "feature": "no (hidden states not used)", "feedback": f"judge: {judge}",
-                                  "self-knowledge": "yes: the teacher scores its own answers (logprob judge)" if judge == "logprob" else "no"},
-        "algorithm": {"SFT": "on selected text", "divergence": f"forward KL on stored top-{cfg['decode']['top_logprobs']} (tail bucket), weight {cfg['distill']['kd_weight']}" if kd.get("rows") else "none",
-                      "RL": "no", "ranking": "no (preference pairs exported, not trained on)"},
-        "baselines": [e["model"] for e in s["evaluation"]], "seeds": sorted({e["seed"] for e in s["evaluation"]}),
+        "knowledge elicitation": {
+            "labeling": f"teacher answers {gen['input']} prompts",
+            "expansion": f"n = {cfg['decode']['n']} samples per prompt",
+            "curation": "clean → rule filter → execution gate → select ("
+            + ", ".join(f"{k}={v}" for k, v in cfg["select"].items())
+            + ")",
+            "feature": "no (hidden states not used)",
+            "feedback": f"judge: {judge}",
+            "self-knowledge": "yes: the teacher scores its own answers (logprob judge)" if judge == "logprob" else "no",
+        },
+        "algorithm": {
+            "SFT": "on selected text",
+            "divergence": f"forward KL on stored top-{cfg['decode']['top_logprobs']} (tail bucket), weight "
+                          f"{cfg['distill']['kd_weight']}"
+            if kd.get("rows")
+            else "none",
+            "RL": "no",
+            "ranking": "no (preference pairs exported, not trained on)",
+        },
+        "baselines": [e["model"] for e in s["evaluation"]],
+        "seeds": sorted({e["seed"] for e in s["evaluation"]}),
         "evaluation split": f"{cfg['eval']['split']} (held out; the teacher's prompts come from {cfg['split']})",
-        "wall time (s)": s.get("wall_s"), "teacher queries": s.get("teacher_requests"),
+        "wall time (s)": s.get("wall_s"),
+        "teacher queries": s.get("teacher_requests"),
     }
 
 # %% ../nbs/07_eval.ipynb #29f127a2
 def check_report(store: ArtifactStore, run_id: str) -> list:
-    "Recompute every evaluation row of a run's summary from its stored eval stages; returns the mismatches (empty: all equal)."
+    "Recompute every evaluation row of a run's summary from its stored eval stages; return the mismatches."
     s = json.loads((store.run_dir(run_id)/"reports"/"summary.json").read_text())
     bad = []
     for e in s["evaluation"]:
         m = metrics_from_stage(store, run_id, e["stage"])
         for k in m:
-            if abs(m[k] - e.get(k, float("nan"))) > 1e-12 or k not in e: bad.append(f"{e['model']}: {k} {e[k]} in the summary, {m[k]} recomputed from {e['stage']}")
+            if abs(m[k] - e.get(k, float("nan"))) > 1e-12 or k not in e:
+                bad.append(f"{e['model']}: {k} {e[k]} in the summary, {m[k]} recomputed from {e['stage']}")
     return bad
-
 
 # %% ../nbs/07_eval.ipynb #2f7e7b4b
 def write_eval_report(store: ArtifactStore, run_id: str) -> Path:
@@ -168,49 +193,83 @@ def write_eval_report(store: ArtifactStore, run_id: str) -> Path:
     import plotly.graph_objects as go
     s = json.loads((store.run_dir(run_id)/"reports"/"summary.json").read_text())
     problems = check_report(store, run_id)
-    rows = [{"model": e["model"], "seed": e["seed"], **metrics_from_stage(store, run_id, e["stage"]), **{k: e[k] for k in ("answer_agreement_with_teacher", "token_agreement", "heldout_kl") if k in e}}
+    rows = [{"model": e["model"], "seed": e["seed"], **metrics_from_stage(store, run_id, e["stage"]),
+             **{k: e[k] for k in ("answer_agreement_with_teacher", "token_agreement", "heldout_kl") if k in e}}
             for e in s["evaluation"]]
     metric = get_task(s["config"]["task"]).headline_metric
-    fig = go.Figure([go.Bar(x=[r["model"] for r in rows], y=[r.get(k) for r in rows], name=k.replace("_", " ")) for k in (metric, "exec_pass")],
+    fig = go.Figure([go.Bar(x=[r["model"] for r in rows], y=[r.get(k) for r in rows],
+                            name=k.replace("_", " ")) for k in (metric, "exec_pass")],
                     layout=dict(barmode="group", height=360))
-    def cell(v): return html.escape(json.dumps(v, indent=1, ensure_ascii=False) if isinstance(v, (dict, list)) else (f"{v:.4g}" if isinstance(v, float) else str(v)))
-    cols = list(dict.fromkeys(k for r in rows for k in r))  # every column any model has (the teacher has no agreement with itself)
+
+    def cell(v):
+        return html.escape(
+            json.dumps(v, indent=1, ensure_ascii=False)
+            if isinstance(v, (dict, list))
+            else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        )
+    # every column any model has (the teacher has no agreement with itself)
+    cols = list(dict.fromkeys(k for r in rows for k in r))
     table = "<table><tr>" + "".join(f"<th>{html.escape(k)}</th>" for k in cols) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{cell(r[k]) if k in r else ''}</td>" for k in cols) + "</tr>" for r in rows) + "</table>"
-    check = "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td><pre>{cell(v)}</pre></td></tr>" for k, v in run_checklist(store, run_id).items()) + "</table>"
-    status = "<p class='fd-ok'>Every number above was recomputed from the run's stored eval stages and equals the summary.</p>" if not problems else \
-             "<p class='fd-bad'>Mismatches: " + html.escape("; ".join(problems)) + "</p>"
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>FastDistill evaluation</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}pre{margin:0}</style></head><body>"
+    check = (
+        "<table>"
+        + "".join(
+            f"<tr><th>{html.escape(k)}</th><td><pre>{cell(v)}</pre></td></tr>"
+            for k, v in run_checklist(store, run_id).items()
+        )
+        + "</table>"
+    )
+    status = (
+        "<p class='fd-ok'>Every number above was recomputed from the run's stored eval stages and equals the "
+        "summary.</p>"
+        if not problems
+        else "<p class='fd-bad'>Mismatches: " + html.escape("; ".join(problems)) + "</p>"
+    )
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>FastDistill "
+            "evaluation</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px "
+            "8px;vertical-align:top}pre{margin:0}</style></head><body>"
             f"<h1>Evaluation of run {html.escape(run_id)}</h1><h2>Models (held-out split)</h2>{table}{status}"
-            + fig.to_html(full_html=False, include_plotlyjs=True) + f"<h2>Checklist (LLM-KD surveys)</h2>{check}</body></html>")
+            + fig.to_html(full_html=False,
+                          include_plotlyjs=True) + f"<h2>Checklist (LLM-KD surveys)</h2>{check}</body></html>")
     path = store.run_dir(run_id)/"reports"/"eval.html"
     atomic_write_text(path, page)
     return path
-
 
 # %% ../nbs/07_eval.ipynb #14f6d50f
 def _table_html(rows: list) -> str:
     if not rows: return "<p>(none)</p>"
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else html.escape(json.dumps(v) if isinstance(v, (dict, list)) else str(v))
-    return ("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr></thead><tbody>"
-            + "".join("<tr>" + "".join(f"<td>{fmt(r[c]) if c in r else ''}</td>" for c in cols) + "</tr>" for r in rows) + "</tbody></table>")
-
+    fmt = lambda v: (
+        f"{v:.4g}" if isinstance(v, float) else html.escape(json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+    )
+    return (
+        "<table><thead><tr>"
+        + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        + "</tr></thead><tbody>"
+        + "".join("<tr>" + "".join(f"<td>{fmt(r[c]) if c in r else ''}</td>" for c in cols) + "</tr>" for r in rows)
+        + "</tbody></table>"
+    )
 
 # %% ../nbs/07_eval.ipynb #bbc8d7d1
 def write_run_report(store: ArtifactStore, run_id: str, summary: dict, figures: dict) -> Path:
     "reports/report.html (plotly.js inlined: it opens offline) and reports/summary.json of a run."
-    parts = [f"<h2>{html.escape(t)}</h2>" + f.to_html(full_html=False, include_plotlyjs=i == 0) for i, (t, f) in enumerate(figures.items())]
-    sections = [("Evaluation (held-out split)", summary["evaluation"]), ("Stages: input = kept + rejected + errored", summary["stages"]),
-                ("Quality reports", summary["quality"]), ("Timing reports", summary["timing"]), ("Distillation data", [summary["kd_data"]])]
+    parts = [
+        f"<h2>{html.escape(t)}</h2>" + f.to_html(full_html=False, include_plotlyjs=i == 0)
+        for i, (t, f) in enumerate(figures.items())
+    ]
+    sections = [("Evaluation (held-out split)", summary["evaluation"]), ("Stages: input = kept + rejected + errored",
+                                                                         summary["stages"]),
+                ("Quality reports", summary["quality"]), ("Timing reports", summary["timing"]),
+                ("Distillation data", [summary["kd_data"]])]
     body = (f"<h1>FastDistill run {html.escape(run_id)}</h1><p>{html.escape(summary['headline'])}</p>"
             + "".join(f"<h2>{t}</h2>" + _table_html(rows) for t, rows in sections) + "".join(parts)
             + "<h2>Config</h2><pre>" + html.escape(json.dumps(summary["config"], indent=1)) + "</pre>")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>FastDistill report</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}"
-            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>" + body + "</body></html>")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>FastDistill "
+            "report</title><style>body{font-family:sans-serif;margin:2em;max-width:70em}"
+            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px "
+            "8px;text-align:right}</style></head><body>" + body + "</body></html>")
     path = store.run_dir(run_id)/"reports"/"report.html"
     atomic_write_text(path.with_name("summary.json"), json.dumps(summary, indent=1, default=str))
     atomic_write_text(path, page)
     return path
-

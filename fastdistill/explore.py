@@ -1,4 +1,4 @@
-"""Filter a run's candidates by stage, outcome, reason, execution error, judge score and text; read a sample's candidates side by side; see the teacher's token-level uncertainty.
+"""Filter a run's candidates, read a sample's candidates side by side, see the teacher's token-level uncertainty.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/explore.html.md"""
 
@@ -24,9 +24,14 @@ CANDIDATE_STAGES = [s for s in STAGES if s not in ("canonical", "dedup")]
 class Explorer:
     "Browse one pipeline run: filters, a sample view, token-level figures and lineage."
     def __init__(self, run_id: str, store: ArtifactStore | None = None, tokenizer=None):
-        self.store, self.run_id, self.tokenizer = store or ArtifactStore(load_settings().artifacts_dir), run_id, tokenizer
+        self.store, self.run_id, self.tokenizer = (
+            store or ArtifactStore(load_settings().artifacts_dir),
+            run_id,
+            tokenizer,
+        )
         self.stages = [s for s in CANDIDATE_STAGES if self.store.has_stage(run_id, s)]
-        if "generate" not in self.stages: raise ValueError(f"run {run_id!r} has no finished generate stage to explore (stages: {self.store.stages(run_id)})")
+        if "generate" not in self.stages: raise ValueError(f"run {run_id!r} has no finished generate stage to explore "
+                                                           f"(stages: {self.store.stages(run_id)})")
         merged = {}
         for s in self.stages:
             for r in self.store.load(run_id, s).to_list():
@@ -39,8 +44,11 @@ class Explorer:
             self.candidates[f"in@{s}"] = self.candidates[f"in@{s}"].fillna(False).astype(bool)
         last = self.stages[-1]
         self.candidates["outcome"] = [
-            "selected" if r.get(f"keep@{last}") is True and r["stage_reached"] == last else (r[f"reason@{r['stage_reached']}"] or "kept")
-            for _, r in self.candidates.iterrows()]
+            "selected"
+            if r.get(f"keep@{last}") is True and r["stage_reached"] == last
+            else (r[f"reason@{r['stage_reached']}"] or "kept")
+            for _, r in self.candidates.iterrows()
+        ]
 
     @property
     def widget(self): return ExplorerWidget(self).box
@@ -73,7 +81,10 @@ def filter(self: Explorer, stage: str = "generate", keep: str = "all",  # all | 
     if text:
         t = text.lower()
         cols = [c for c in ("prompt", "text", "clean_text", "target") if c in df]
-        hit = [any(t in str(v).lower() for v in row if v is not None and v == v) for row in df[cols].itertuples(index=False)]
+        hit = [
+            any(t in str(v).lower() for v in row if v is not None and v == v)
+            for row in df[cols].itertuples(index=False)
+        ]
         df = df[pd.Series(hit, index=df.index, dtype=bool)] if len(df) else df
     return df
 
@@ -90,17 +101,22 @@ def sample(self: Explorer, sample_id: str) -> dict:
     c = self.candidates[self.candidates["sample_id"] == sample_id].sort_values("candidate")
     if c.empty: raise KeyError(f"sample {sample_id!r} has no candidates in run {self.run_id}")
     first = c.iloc[0]
-    keys = ["candidate", "gen_id", "text", "clean_text", "outcome", "stage_reached", "exec_pass", "exec_error", "gold_match", "judge_score", "exec_score",
+    keys = ["candidate", "gen_id", "text", "clean_text", "outcome", "stage_reached", "exec_pass", "exec_error",
+            "gold_match", "judge_score", "exec_score",
             "finish_reason", "error"]
-    cands = [{k: (None if isinstance(r.get(k), float) and math.isnan(r.get(k)) else r.get(k)) for k in keys} for _, r in c.iterrows()]
-    out = {"sample_id": sample_id, "prompt": first["prompt"], "gold": first["target"], "input": json.loads(first["input_json"]), "candidates": cands}
+    cands = [
+        {k: (None if isinstance(r.get(k), float) and math.isnan(r.get(k)) else r.get(k)) for k in keys}
+        for _, r in c.iterrows()
+    ]
+    out = {"sample_id": sample_id, "prompt": first["prompt"], "gold": first["target"],
+           "input": json.loads(first["input_json"]), "candidates": cands}
     if ex := self._executions(out, get_task(first["task"])): out["executions"] = ex
     return out
 
 # %% ../nbs/06_explore.ipynb #680fde18
 @patch
 def _executions(self: Explorer, s: dict, task) -> dict:
-    "What the task shows for the gold answer and each distinct candidate answer (text2sql: rows, run read-only); {} if nothing."
+    "What the task shows for the gold and each distinct candidate answer (text2sql: rows, read-only); {} if none."
     row, res = {"input": s["input"], "target": s["gold"]}, {}
     for q in [s["gold"]] + [c["clean_text"] for c in s["candidates"] if c["clean_text"]]:
         if q not in res and (shown := task.preview(q, row)) is not None: res[q] = shown
@@ -118,16 +134,24 @@ def token_figure(self: Explorer, gen_id: str):
     p = lp.exp()
     tail = (1 - p.sum(-1)).clamp_min(0)
     ent = -(p * lp).sum(-1) - torch.where(tail > 0, tail * tail.clamp_min(1e-300).log(), torch.zeros_like(tail))
-    name = (lambda i: self.tokenizer.convert_ids_to_tokens(int(i))) if self.tokenizer is not None else (lambda i: f"#{int(i)}")
+    name = (
+        (lambda i: self.tokenizer.convert_ids_to_tokens(int(i)))
+        if self.tokenizer is not None
+        else (lambda i: f"#{int(i)}")
+    )
     chosen = [name(i) for i in r["token_ids"]]
     text = [[name(i) for i in row] for row in r["topk_ids"]]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.05)
-    fig.add_trace(go.Heatmap(z=p.T.tolist(), text=list(map(list, zip(*text))), texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
-                             x=list(range(len(chosen))), y=[f"top {k + 1}" for k in range(p.shape[1])], colorbar=dict(title="p")), row=1, col=1)
-    fig.add_trace(go.Scatter(x=list(range(len(chosen))), y=ent.tolist(), mode="lines+markers", name="entropy (nats)"), row=2, col=1)
+    fig.add_trace(go.Heatmap(z=p.T.tolist(), text=list(map(list, zip(*text))), texttemplate="%{text}",
+                             colorscale="Blues", zmin=0, zmax=1,
+                             x=list(range(len(chosen))), y=[f"top {k + 1}" for k in range(p.shape[1])],
+                             colorbar=dict(title="p")), row=1, col=1)
+    fig.add_trace(go.Scatter(x=list(range(len(chosen))), y=ent.tolist(), mode="lines+markers", name="entropy (nats)"),
+                  row=2, col=1)
     fig.update_xaxes(tickvals=list(range(len(chosen))), ticktext=chosen, row=2, col=1)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
-    fig.update_layout(title=f"teacher top-{p.shape[1]} per generated token ({gen_id[:10]}…)", height=420, showlegend=False)
+    fig.update_layout(title=f"teacher top-{p.shape[1]} per generated token ({gen_id[:10]}…)", height=420,
+                      showlegend=False)
     return fig
 
 # %% ../nbs/06_explore.ipynb #c0f3b4c0
@@ -137,23 +161,28 @@ def next_token_figure(self: Explorer, gen_id: str, position: int, student, token
     "Teacher (stored top-k) vs student next-token probabilities at a position of a candidate."
     import plotly.graph_objects as go
     r = self.candidates.loc[gen_id]
-    if not r.get("logprobs_available") or not len(r["prompt_ids"]): raise ValueError(f"candidate {gen_id}: needs stored top-k and prompt ids")
-    if not 0 <= position < len(r["token_ids"]): raise ValueError(f"position {position} is outside the candidate's {len(r['token_ids'])} tokens")
-    ids = torch.tensor([list(r["prompt_ids"]) + list(r["token_ids"][:position])], device=next(student.parameters()).device)
+    if not r.get("logprobs_available") or not len(r["prompt_ids"]): raise ValueError(f"candidate {gen_id}: needs "
+                                                                                     "stored top-k and prompt ids")
+    if not 0 <= position < len(r["token_ids"]): raise ValueError(f"position {position} is outside the candidate's "
+                                                                 f"{len(r['token_ids'])} tokens")
+    ids = torch.tensor([list(r["prompt_ids"]) + list(r["token_ids"][:position])],
+                       device=next(student.parameters()).device)
     q = torch.softmax(student.eval()(input_ids=ids).logits[0, -1].float(), -1).cpu()
     top = list(r["topk_ids"][position])
     tok = tokenizer or self.tokenizer
     names = [tok.convert_ids_to_tokens(int(i)) if tok is not None else f"#{i}" for i in top]
     fig = go.Figure([go.Bar(x=names, y=[math.exp(v) for v in r["topk_logprobs"][position]], name="teacher"),
                      go.Bar(x=names, y=q[top].tolist(), name="student")])
-    fig.update_layout(barmode="group", title=f"next token at position {position}: teacher vs student", height=340, yaxis_title="p")
+    fig.update_layout(barmode="group", title=f"next token at position {position}: teacher vs student", height=340,
+                      yaxis_title="p")
     return fig
 
 # %% ../nbs/06_explore.ipynb #40050e1b
 @patch
 def lineage(self: Explorer) -> list:
     "The run's ancestry, root first, with creation times."
-    return [{"run_id": r, "created_at": self.store.run_info(r).get("created_at"), "parent_run_id": self.store.run_info(r).get("parent_run_id")}
+    return [{"run_id": r, "created_at": self.store.run_info(r).get("created_at"),
+             "parent_run_id": self.store.run_info(r).get("parent_run_id")}
             for r in self.store.lineage(self.run_id)]
 
 # %% ../nbs/06_explore.ipynb #4228fe11
@@ -165,16 +194,27 @@ def sample_html(s: dict) -> str:
     def row(c):
         judge = "" if c["judge_score"] is None else f"{c['judge_score']:.3f}"
         execution = c["exec_error"] or ("ok" if c["exec_pass"] else "")
-        return (f"<tr><td>{c['candidate']}</td><td><code>{_esc(c['clean_text'] or c['text'])}</code></td><td>{_esc(c['outcome'])}</td>"
-                f"<td>{_esc(execution)}</td><td>{_esc(c['gold_match'])}</td><td>{judge}</td></tr>")
+        return (
+            f"<tr><td>{c['candidate']}</td><td><code>{_esc(c['clean_text'] or c['text'])}</code></td>"
+            f"<td>{_esc(c['outcome'])}</td>"
+            f"<td>{_esc(execution)}</td><td>{_esc(c['gold_match'])}</td><td>{judge}</td></tr>"
+        )
     rows = "".join(row(c) for c in s["candidates"])
     ex = ""
     if "executions" in s:
-        ex = "<h4>Execution (first rows)</h4><table class='fd-exec'><tr><th>query</th><th>result</th></tr>" + "".join(
-            f"<tr><td><code>{_esc(q)}</code>{' <b>(gold)</b>' if q == s['gold'] else ''}</td><td>{_esc(r['rows'] if r['ok'] else 'error: ' + str(r['error']))}</td></tr>"
-            for q, r in s["executions"].items()) + "</table>"
-    return (f"<div class='fd-sample'><h4>{_esc(s['sample_id'][:16])}…</h4><p><b>prompt</b> <code>{_esc(s['prompt'])}</code></p>"
-            f"<p><b>gold</b> <code>{_esc(s['gold'])}</code></p><table class='fd-cands'><tr><th>#</th><th>candidate</th><th>outcome</th>"
+        ex = (
+            "<h4>Execution (first rows)</h4><table class='fd-exec'><tr><th>query</th><th>result</th></tr>"
+            + "".join(
+                f"<tr><td><code>{_esc(q)}</code>{' <b>(gold)</b>' if q == s['gold'] else ''}</td>"
+                f"<td>{_esc(r['rows'] if r['ok'] else 'error: ' + str(r['error']))}</td></tr>"
+                for q, r in s["executions"].items()
+            )
+            + "</table>"
+        )
+    return (f"<div class='fd-sample'><h4>{_esc(s['sample_id'][:16])}…</h4><p><b>prompt</b> "
+            f"<code>{_esc(s['prompt'])}</code></p>"
+            f"<p><b>gold</b> <code>{_esc(s['gold'])}</code></p><table "
+            "class='fd-cands'><tr><th>#</th><th>candidate</th><th>outcome</th>"
             f"<th>execution</th><th>gold match</th><th>judge</th></tr>{rows}</table>{ex}</div>")
 
 # %% ../nbs/06_explore.ipynb #ec1d56f3
@@ -186,7 +226,8 @@ class ExplorerWidget:
         self.stage = W.Dropdown(options=ex.stages, value=ex.stages[-1], description="stage")
         self.keep = W.Dropdown(options=["all", "kept", "rejected"], value="all", description="keep")
         self.reason = W.Dropdown(description="reason")
-        self.exec_error = W.Dropdown(options=["(any)"] + ex.values("exec_error"), value="(any)", description="exec error")
+        self.exec_error = W.Dropdown(options=["(any)"] + ex.values("exec_error"), value="(any)",
+                                     description="exec error")
         self.judge = W.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.01, description="judge")
         self.judge_on = W.Checkbox(value=False, description="filter by judge score")
         self.text = W.Text(value="", description="search", continuous_update=False)
@@ -207,38 +248,51 @@ class ExplorerWidget:
         self.box.add_class("fd-explorer")
         self.refresh()
 
-    def _refresh_reasons(self):
-        opts = ["(any)"] + self.ex.values("reject_reason", self.stage.value)
-        self.reason.options, self.reason.value = opts, "(any)"
+# %% ../nbs/06_explore.ipynb #0f1dfa9a
+@patch
+def _refresh_reasons(self: ExplorerWidget):
+    opts = ["(any)"] + self.ex.values("reject_reason", self.stage.value)
+    self.reason.options, self.reason.value = opts, "(any)"
 
-    def _on_filter(self, change):
-        if change["owner"] is self.stage: self._refresh_reasons()
-        self.refresh()
+# %% ../nbs/06_explore.ipynb #e2088896
+@patch
+def _on_filter(self: ExplorerWidget, change):
+    if change["owner"] is self.stage: self._refresh_reasons()
+    self.refresh()
 
-    def filters(self) -> dict:
-        "The current filter values as Explorer.filter arguments."
-        return {"stage": self.stage.value, "keep": self.keep.value, "reject_reason": None if self.reason.value == "(any)" else self.reason.value,
-                "exec_error": None if self.exec_error.value == "(any)" else self.exec_error.value,
-                "judge": tuple(self.judge.value) if self.judge_on.value else None, "text": self.text.value}
+# %% ../nbs/06_explore.ipynb #71b7a36a
+@patch
+def filters(self: ExplorerWidget) -> dict:
+    "The current filter values as Explorer.filter arguments."
+    return {"stage": self.stage.value, "keep": self.keep.value,
+            "reject_reason": None if self.reason.value == "(any)" else self.reason.value,
+            "exec_error": None if self.exec_error.value == "(any)" else self.exec_error.value,
+            "judge": tuple(self.judge.value) if self.judge_on.value else None, "text": self.text.value}
 
-    def refresh(self):
-        "Re-apply the filters: list the matching samples, or say that none match."
-        ids = self.ex.sample_ids(**self.filters())
-        self.samples.options = ids
-        self.message.value = (f"<span class='fd-count'>{len(ids)} sample(s) match</span>" if ids else
-                              "<span class='fd-empty'>No samples match these filters.</span>")
-        if not ids: self.view.value, self.candidate.options = "", []
+# %% ../nbs/06_explore.ipynb #e1195b8f
+@patch
+def refresh(self: ExplorerWidget):
+    "Re-apply the filters: list the matching samples, or say that none match."
+    ids = self.ex.sample_ids(**self.filters())
+    self.samples.options = ids
+    self.message.value = (f"<span class='fd-count'>{len(ids)} sample(s) match</span>" if ids else
+                          "<span class='fd-empty'>No samples match these filters.</span>")
+    if not ids: self.view.value, self.candidate.options = "", []
 
-    def _on_sample(self, change):
-        sid = change["new"]
-        if not sid: return
-        s = self.ex.sample(sid)
-        self.view.value = sample_html(s)
-        self.candidate.options = [(f"candidate {c['candidate']}", c["gen_id"]) for c in s["candidates"]]
+# %% ../nbs/06_explore.ipynb #8d59d871
+@patch
+def _on_sample(self: ExplorerWidget, change):
+    sid = change["new"]
+    if not sid: return
+    s = self.ex.sample(sid)
+    self.view.value = sample_html(s)
+    self.candidate.options = [(f"candidate {c['candidate']}", c["gen_id"]) for c in s["candidates"]]
 
-    def _on_candidate(self, change):
-        self.tokens.clear_output()
-        if not change["new"]: return
-        with self.tokens:
-            try: self.ex.token_figure(change["new"]).show()
-            except ValueError as e: print(e)
+# %% ../nbs/06_explore.ipynb #85156c9b
+@patch
+def _on_candidate(self: ExplorerWidget, change):
+    self.tokens.clear_output()
+    if not change["new"]: return
+    with self.tokens:
+        try: self.ex.token_figure(change["new"]).show()
+        except ValueError as e: print(e)

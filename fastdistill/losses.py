@@ -1,4 +1,4 @@
-"""Pure functions over student logits and a teacher distribution — dense logits or sparse top-k logprobs — with masks, temperatures and explicit reductions.
+"""Pure functions over student logits and a teacher distribution (dense logits or sparse top-k logprobs).
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/losses.html.md"""
 
@@ -73,7 +73,8 @@ def _js(lp, lq, beta: float = 0.5):
     lm = _mix(lp, lq, beta)
     return beta * _plogr(lp, lm) + (1 - beta) * _plogr(lq, lm)
 
-# name -> per-position divergence of teacher log-probs lp and student log-probs lq (the public functions below take logits)
+# name -> per-position divergence of teacher log-probs lp and student log-probs lq
+# (the public functions below take logits)
 DIVERGENCES = {"forward_kl": lambda lp, lq: _plogr(lp, lq), "reverse_kl": lambda lp, lq: _plogr(lq, lp),
                "skew_forward_kl": lambda lp, lq, alpha=0.1: _plogr(lp, _mix(lp, lq, alpha)),
                "skew_reverse_kl": lambda lp, lq, alpha=0.1: _plogr(lq, _mix(lq, lp, alpha)),
@@ -103,29 +104,38 @@ def check_teacher(name: str, s_logits: Tensor, teacher, mask: Tensor | None = No
     B, T, V = s_logits.shape
     if isinstance(teacher, SparseTeacher):
         if teacher.ids.shape != teacher.logprobs.shape:
-            raise DistillInputError(f"{name}: top-k ids {tuple(teacher.ids.shape)} and logprobs {tuple(teacher.logprobs.shape)} differ in shape")
+            raise DistillInputError(f"{name}: top-k ids {tuple(teacher.ids.shape)} and logprobs "
+                                    f"{tuple(teacher.logprobs.shape)} differ in shape")
         if tuple(teacher.ids.shape[:2]) != (B, T):
-            raise DistillInputError(f"{name}: teacher has {tuple(teacher.ids.shape[:2])} (batch, positions) but the student has {(B, T)}; "
+            raise DistillInputError(f"{name}: teacher has {tuple(teacher.ids.shape[:2])} (batch, positions) but the "
+                                    f"student has {(B, T)}; "
                                     "align the sequences (same tokenizer, same prompt/response boundaries)")
         live = teacher.logprobs if mask is None else teacher.logprobs.masked_fill(~mask.bool()[..., None], 0.0)
         bad = ~torch.isfinite(live).all(-1)
-        if bad.any(): raise DistillInputError(_where(name, bad.flatten().nonzero()[0], (B, T), sample_ids) + ": teacher logprobs are NaN or infinite")
+        if bad.any():
+            raise DistillInputError(_where(name, bad.flatten().nonzero()[0], (B, T),
+                                           sample_ids) + ": teacher logprobs are NaN or infinite")
         out = (teacher.ids < 0) | (teacher.ids >= V)
         if mask is not None: out &= mask.bool()[..., None]
         if out.any():
             pos = out.any(-1).flatten().nonzero()[0]
-            raise DistillInputError(_where(name, pos, (B, T), sample_ids) + f": top-k token id {int(teacher.ids.flatten(0, 1)[pos].max())} "
-                                    f"is outside the student vocabulary of {V}; the tokenizers differ")
+            raise DistillInputError(
+                _where(name, pos, (B, T), sample_ids) + f": top-k token id {int(teacher.ids.flatten(0, 1)[pos].max())} "
+                f"is outside the student vocabulary of {V}; the tokenizers differ"
+            )
     else:
         if teacher.shape[:2] != s_logits.shape[:2]:
-            raise DistillInputError(f"{name}: teacher logits {tuple(teacher.shape)} and student logits {tuple(s_logits.shape)} "
+            raise DistillInputError(f"{name}: teacher logits {tuple(teacher.shape)} and student logits "
+                                    f"{tuple(s_logits.shape)} "
                                     "cover different (batch, positions)")
         if teacher.shape[-1] != V:
             raise DistillInputError(f"{name}: teacher vocabulary {teacher.shape[-1]} differs from the student's {V}; "
                                     "slice padded vocabulary rows or map the vocabularies")
         bad = ~torch.isfinite(teacher).all(-1)
         if mask is not None: bad &= mask.bool()
-        if bad.any(): raise DistillInputError(_where(name, bad.flatten().nonzero()[0], (B, T), sample_ids) + ": teacher logits are NaN or infinite")
+        if bad.any():
+            raise DistillInputError(_where(name, bad.flatten().nonzero()[0], (B, T),
+                                           sample_ids) + ": teacher logits are NaN or infinite")
 
 # %% ../nbs/10_losses.ipynb #e6c8b9e7
 def distill_divergence(student_logits: Tensor,  # [B, T, V] student logits
@@ -136,11 +146,12 @@ def distill_divergence(student_logits: Tensor,  # [B, T, V] student logits
                        scale_t2: bool = True,  # multiply by τ² (Hinton)
                        reduction: str = "mean",  # mean | sum | batchmean | none
                        tail: str = "renormalize",  # sparse teachers: renormalize | bucket
-                       chunk_size: int | str | None = "auto",  # rows (batch × positions) per chunk; "auto": ≈2^22 logits; None: all at once
+                       chunk_size: int | str | None = "auto",  # rows per chunk; "auto": ≈2^22 logits; None: all at once
                        sample_ids: Sequence | None = None,  # names for error messages
                        **kwargs) -> Tensor:  # alpha= for skew KLs, beta= for the JSD
     "A divergence between teacher and student next-token distributions, masked and reduced."
-    if divergence not in DIVERGENCES: raise ValueError(f"unknown divergence {divergence!r}; choose one of {', '.join(DIVERGENCES)}")
+    if divergence not in DIVERGENCES: raise ValueError(f"unknown divergence {divergence!r}; choose one of "
+                                                       f"{', '.join(DIVERGENCES)}")
     if temperature <= 0: raise ValueError(f"{divergence}: temperature must be positive, got {temperature}")
     check_teacher(divergence, student_logits, teacher, mask, sample_ids)
     fn, T = DIVERGENCES[divergence], student_logits.shape[1]
@@ -152,9 +163,12 @@ def distill_divergence(student_logits: Tensor,  # [B, T, V] student logits
     scale = temperature ** 2 if scale_t2 else 1.0
     if chunk_size is not None and reduction != "none" and student_logits.requires_grad and torch.is_grad_enabled():
         return _ChunkedDivergence.apply(student_logits, per_token, t_parts, mask, scale, reduction, chunk_size)
-    step = T if chunk_size is None else max(1, _rows_per_chunk(chunk_size, student_logits.shape[-1]) // student_logits.shape[0])
-    with torch.set_grad_enabled(torch.is_grad_enabled() and chunk_size is None):  # chunked without grad: nothing to keep
-        loss = torch.cat([per_token(student_logits[:, i:i + step], *(x[:, i:i + step] for x in t_parts)) for i in range(0, T, step)], 1)
+    step = T if chunk_size is None else max(1, _rows_per_chunk(chunk_size,
+                                                               student_logits.shape[-1]) // student_logits.shape[0])
+    # chunked without grad: nothing to keep
+    with torch.set_grad_enabled(torch.is_grad_enabled() and chunk_size is None):
+        loss = torch.cat([per_token(student_logits[:, i:i + step], *(x[:, i:i + step] for x in t_parts))
+                          for i in range(0, T, step)], 1)
     return reduce_tokens(loss * scale, mask, reduction)
 
 # %% ../nbs/10_losses.ipynb #f6adcbec
@@ -210,9 +224,12 @@ def _named(name):
     def f(student_logits, teacher, **kw):
         if student_logits.dim() == 2:  # [B, V]: one position per row (classifiers)
             student_logits = student_logits[:, None]
-            teacher = SparseTeacher(teacher.ids[:, None], teacher.logprobs[:, None]) if isinstance(teacher, SparseTeacher) else teacher[:, None]
+            teacher = (SparseTeacher(teacher.ids[:, None], teacher.logprobs[:, None])
+                       if isinstance(teacher, SparseTeacher) else teacher[:, None])
         return distill_divergence(student_logits, teacher, name, **kw)
-    f.__name__, f.__doc__ = name, f"`distill_divergence(student_logits, teacher, '{name}', ...)`; also takes [B, V] logits."
+
+    f.__name__ = name
+    f.__doc__ = f"`distill_divergence(student_logits, teacher, '{name}', ...)`; also takes [B, V] logits."
     return f
 
 forward_kl, reverse_kl, skew_forward_kl, skew_reverse_kl, generalized_jsd, total_variation = map(_named, DIVERGENCES)
@@ -220,7 +237,8 @@ forward_kl, reverse_kl, skew_forward_kl, skew_reverse_kl, generalized_jsd, total
 # %% ../nbs/10_losses.ipynb #bbdf4022
 class HintProjection(nn.Linear):
     "Learned linear map from student to teacher width (FitNets regressor, TinyBERT W_h)."
-    def __init__(self, student_dim: int, teacher_dim: int, bias: bool = True): super().__init__(student_dim, teacher_dim, bias=bias)
+    def __init__(self, student_dim: int, teacher_dim: int, bias: bool = True):
+        super().__init__(student_dim, teacher_dim, bias=bias)
 
 # %% ../nbs/10_losses.ipynb #3e6398f0
 def _tokens_mean(x: Tensor, mask: Tensor | None) -> Tensor:
@@ -234,7 +252,8 @@ def _check_pair(name: str, s: Tensor, t: Tensor, dims: int | None = None):
                                 + ("" if dims is None else "; add a HintProjection for different widths"))
 
 # %% ../nbs/10_losses.ipynb #d28a8374
-def hint_mse(student: Tensor, teacher: Tensor, projection: nn.Module | None = None, mask: Tensor | None = None) -> Tensor:
+def hint_mse(student: Tensor, teacher: Tensor, projection: nn.Module | None = None,
+             mask: Tensor | None = None) -> Tensor:
     "FitNets / TinyBERT hidden-state loss: mean squared error after an optional learned projection."
     s = projection(student) if projection is not None else student
     _check_pair("hint_mse", s, teacher, dims=1)
@@ -251,7 +270,8 @@ def pkd_loss(student: Sequence[Tensor] | Tensor, teacher: Sequence[Tensor] | Ten
     "Patient KD: squared distance between L2-normalised states ([B, D] each, e.g. [CLS]), summed over layer pairs."
     s_list = [student] if isinstance(student, Tensor) else list(student)
     t_list = [teacher] if isinstance(teacher, Tensor) else list(teacher)
-    if len(s_list) != len(t_list): raise DistillInputError(f"pkd_loss: {len(s_list)} student layers but {len(t_list)} teacher layers")
+    if len(s_list) != len(t_list): raise DistillInputError(f"pkd_loss: {len(s_list)} student layers but {len(t_list)} "
+                                                           "teacher layers")
     return sum((F.normalize(s, dim=-1) - F.normalize(t, dim=-1)).pow(2).sum(-1).mean() for s, t in zip(s_list, t_list))
 
 # %% ../nbs/10_losses.ipynb #c7827646
@@ -264,7 +284,8 @@ def _pair_mask(mask: Tensor | None, B: int, T: int, device) -> Tensor:
 def attention_mse(student_scores: Tensor, teacher_scores: Tensor, mask: Tensor | None = None) -> Tensor:
     "TinyBERT attention loss: MSE between pre-softmax scores [B, H, T, T] over valid query/key pairs."
     if student_scores.shape != teacher_scores.shape:
-        raise DistillInputError(f"attention_mse: student scores {tuple(student_scores.shape)} vs teacher {tuple(teacher_scores.shape)}; "
+        raise DistillInputError(f"attention_mse: student scores {tuple(student_scores.shape)} vs teacher "
+                                f"{tuple(teacher_scores.shape)}; "
                                 "map student to teacher layers with the same head count")
     B, H, T, _ = student_scores.shape
     pm = _pair_mask(mask, B, T, student_scores.device).expand(B, H, T, T)
@@ -287,7 +308,8 @@ def _row_kl(t_logits: Tensor, s_logits: Tensor, mask: Tensor | None) -> Tensor:
 def minilm_attention_kl(student_scores: Tensor, teacher_scores: Tensor, mask: Tensor | None = None) -> Tensor:
     "MiniLM self-attention distribution transfer: KL between softmax(scores) rows, per head."
     if student_scores.shape[:2] != teacher_scores.shape[:2]:
-        raise DistillInputError("minilm_attention_kl: student and teacher need the same number of heads (use relation KL otherwise)")
+        raise DistillInputError("minilm_attention_kl: student and teacher need the same number of heads (use relation "
+                                "KL otherwise)")
     return _row_kl(teacher_scores, student_scores, mask)
 
 # %% ../nbs/10_losses.ipynb #b28ef34e
@@ -300,11 +322,12 @@ def _relation_logits(x: Tensor, n_heads: int) -> Tensor:
 
 # %% ../nbs/10_losses.ipynb #0c160000
 def relation_kl(student: Tensor, teacher: Tensor, n_relation_heads: int, mask: Tensor | None = None) -> Tensor:
-    "KL between teacher and student self-relations softmax(X Xᵀ/√d_r) over R relation heads (MiniLM value relation, MiniLMv2)."
+    "KL between teacher and student self-relations softmax(X Xᵀ/√d_r) over R heads (MiniLM value relation, MiniLMv2)."
     return _row_kl(_relation_logits(teacher, n_relation_heads), _relation_logits(student, n_relation_heads), mask)
 
 # %% ../nbs/10_losses.ipynb #18091a5a
-def minilmv2_loss(student_qkv: Sequence[Tensor], teacher_qkv: Sequence[Tensor], n_relation_heads: int, mask: Tensor | None = None) -> Tensor:
+def minilmv2_loss(student_qkv: Sequence[Tensor], teacher_qkv: Sequence[Tensor], n_relation_heads: int,
+                  mask: Tensor | None = None) -> Tensor:
     "MiniLMv2: sum of query-query, key-key and value-value relation KLs at a fixed number of relation heads."
     return sum(relation_kl(s, t, n_relation_heads, mask) for s, t in zip(student_qkv, teacher_qkv))
 
@@ -335,13 +358,15 @@ def combine(terms: Sequence[LossTerm], signals: dict) -> tuple:
 def causal_ce(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     "Next-token cross-entropy: logits at position t predict labels[t + 1]; `ignore_index` labels do not count."
     if logits.dim() == 2: return F.cross_entropy(logits, labels)
-    shifted = torch.cat([labels[:, 1:], labels.new_full((labels.shape[0], 1), ignore_index)], 1)  # no copy of the logits
+    # shift the labels, not the logits (no copy of the logits)
+    shifted = torch.cat([labels[:, 1:], labels.new_full((labels.shape[0], 1), ignore_index)], 1)
     return F.cross_entropy(logits.flatten(0, 1).float(), shifted.flatten(), ignore_index=ignore_index)
 
 # %% ../nbs/10_losses.ipynb #8f5a6153
 def sft_term(name: str = "sft", weight: float = 1.0) -> LossTerm:
     "Cross-entropy on `batch.labels` (next-token for sequences, plain for classifiers)."
-    return LossTerm(name, lambda s: causal_ce(s["student.logits"], s["batch.labels"]), weight, ("student.logits", "batch.labels"))
+    return LossTerm(name, lambda s: causal_ce(s["student.logits"], s["batch.labels"]), weight,
+                    ("student.logits", "batch.labels"))
 
 # %% ../nbs/10_losses.ipynb #f6024c65
 def kd_term(name: str = "kd", divergence: str = "forward_kl",
@@ -350,10 +375,13 @@ def kd_term(name: str = "kd", divergence: str = "forward_kl",
             weight: float = 1.0, **params) -> LossTerm:  # temperature=, alpha=, beta=, tail=, chunk_size=, scale_t2=
     "A divergence term between the student and a live or stored teacher."
     sparse = teacher == "batch.topk"
-    needs = ["student.logits", *(("batch.topk_ids", "batch.topk_logprobs") if sparse else (teacher,)), *((mask,) if mask else ())]
+    needs = ["student.logits", *(("batch.topk_ids", "batch.topk_logprobs") if sparse else (teacher,)),
+             *((mask,) if mask else ())]
     def fn(s, **kw):
         x = s["student.logits"]
         t = SparseTeacher(s["batch.topk_ids"], s["batch.topk_logprobs"]) if sparse else s[teacher]
-        if x.dim() == 2: x, t = x[:, None], (SparseTeacher(t.ids[:, None], t.logprobs[:, None]) if sparse else t[:, None])
-        return distill_divergence(x, t, divergence, mask=s[mask] if mask else None, sample_ids=s.get("batch.sample_id"), **kw)
+        if x.dim() == 2:
+            x, t = x[:, None], (SparseTeacher(t.ids[:, None], t.logprobs[:, None]) if sparse else t[:, None])
+        return distill_divergence(x, t, divergence, mask=s[mask] if mask else None, sample_ids=s.get("batch.sample_id"),
+                                  **kw)
     return LossTerm(name, fn, weight, tuple(needs), dict(params))

@@ -1,4 +1,4 @@
-"""Real `transformers` architectures of a few million parameters for the bundled tasks, with the one prompt convention every room shares.
+"""Real `transformers` architectures of a few million parameters, and the one prompt convention every room shares.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/models.html.md"""
 
@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Sequence
 import torch
 from torch import nn
-from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
+from transformers import PreTrainedTokenizerFast
 from .core import atomic_directory, canonical_json, load_settings, sha256_hex, package_version
 from .tasks import get_task
 
@@ -25,13 +26,14 @@ SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<mask>", "<cls>", "<sep>"]
 
 def train_tokenizer(texts: Sequence[str],  # training text
                     vocab_size: int,  # target vocabulary size
-                    variant: str = "main",  # "main" (byte-level BPE, digits split) or "alt" (WordPiece, different specials)
+                    variant: str = "main",  # "main" (byte-level BPE, digits split) | "alt" (WordPiece, other specials)
                     encoder: bool = False) -> PreTrainedTokenizerFast:  # wrap inputs as <cls> … <sep>
     "Train a tokenizer deterministically and wrap it for transformers."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, processors
     if variant == "main":
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
-        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)])
+        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                     pre_tokenizers.ByteLevel(add_prefix_space=False)])
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
@@ -41,12 +43,14 @@ def train_tokenizer(texts: Sequence[str],  # training text
         tok.pre_tokenizer = pre_tokenizers.Whitespace()
         tok.decoder = decoders.WordPiece()
         specials = ["<unk>", "<cls>", "<sep>", "<pad>", "<mask>", "<s>", "</s>"]
-        trainer = trainers.WordPieceTrainer(vocab_size=max(int(vocab_size * 0.6), 100), special_tokens=specials, show_progress=False)
+        trainer = trainers.WordPieceTrainer(vocab_size=max(int(vocab_size * 0.6), 100), special_tokens=specials,
+                                            show_progress=False)
     else: raise ValueError(f"unknown tokenizer variant {variant!r}; choose main or alt")
     tok.train_from_iterator(list(texts), trainer=trainer)
     if encoder:
         tok.post_processor = processors.TemplateProcessing(single="<cls> $A <sep>", pair="<cls> $A <sep> $B <sep>",
-                                                           special_tokens=[("<cls>", tok.token_to_id("<cls>")), ("<sep>", tok.token_to_id("<sep>"))])
+                                                           special_tokens=[("<cls>", tok.token_to_id("<cls>")),
+                                                                           ("<sep>", tok.token_to_id("<sep>"))])
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
                                    unk_token="<unk>", mask_token="<mask>", cls_token="<cls>", sep_token="<sep>")
 
@@ -92,13 +96,15 @@ def family_of(task: str) -> str:
 def size_config(task: str, size: str) -> dict:
     "The architecture of a named size; an unknown size lists the valid ones."
     sizes = MODEL_SIZES[family_of(task)]
-    if size not in sizes: raise KeyError(f"unknown size {size!r} for task {task!r} ({family_of(task)} family); choose one of: {', '.join(sizes)}")
+    if size not in sizes: raise KeyError(f"unknown size {size!r} for task {task!r} ({family_of(task)} family); choose "
+                                         f"one of: {', '.join(sizes)}")
     return dict(sizes[size])
 
 # %% ../nbs/03_models.ipynb #579e2f0d
 class MLPClassifier(nn.Module):
     "A ReLU MLP classifier; `layers.<i>` are the hidden Linear layers (hook names for FitNets/LIT)."
-    def __init__(self, in_features: int = 64, hidden: Sequence[int] = (1200, 1200), n_classes: int = 10, dropout: float = 0.0):
+    def __init__(self, in_features: int = 64, hidden: Sequence[int] = (1200, 1200), n_classes: int = 10,
+                 dropout: float = 0.0):
         super().__init__()
         dims = [in_features, *hidden]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
@@ -132,11 +138,13 @@ def build_model(task: str, size: str, tokenizer: PreTrainedTokenizerFast | None 
     vocab = len(tokenizer)
     if fam == "causal":
         c = LlamaConfig(vocab_size=vocab, num_key_value_heads=cfg["num_attention_heads"], max_position_embeddings=512,
-                        tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                        tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                        bos_token_id=tokenizer.bos_token_id,
                         eos_token_id=tokenizer.eos_token_id, **cfg)
         return LlamaForCausalLM(c)
     n_labels = len(get_task(task).labels)
-    c = BertConfig(vocab_size=vocab, max_position_embeddings=128, num_labels=n_labels, pad_token_id=tokenizer.pad_token_id, **cfg)
+    c = BertConfig(vocab_size=vocab, max_position_embeddings=128, num_labels=n_labels,
+                   pad_token_id=tokenizer.pad_token_id, **cfg)
     return BertForSequenceClassification(c)
 
 # %% ../nbs/03_models.ipynb #38ad6926
@@ -167,7 +175,9 @@ def encode_sft(tokenizer, prompts: Sequence[str], targets: Sequence[str], max_le
 def pad_batch(items: Sequence[tuple], pad_id: int) -> dict:
     "Right-pad (ids, labels) pairs into input_ids / attention_mask / labels tensors."
     L = max(len(i) for i, _ in items)
-    ids = torch.full((len(items), L), pad_id); labels = torch.full((len(items), L), -100); mask = torch.zeros((len(items), L), dtype=torch.long)
+    ids = torch.full((len(items), L), pad_id)
+    labels = torch.full((len(items), L), -100)
+    mask = torch.zeros((len(items), L), dtype=torch.long)
     for k, (i, l) in enumerate(items):
         ids[k, :len(i)] = torch.tensor(i); labels[k, :len(l)] = torch.tensor(l); mask[k, :len(i)] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
@@ -182,7 +192,8 @@ def make_batcher(task, tokenizer, cfg, split: str | None = None):  # cfg: a Trai
         return lambda rng: pad_batch([enc[rng.randrange(len(enc))] for _ in range(bs)], tokenizer.pad_token_id)
     if kind == "lm":
         ids = []
-        for text in task.texts(split or "train"): ids += tokenizer(text, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+        for text in task.texts(split or "train"):
+            ids += tokenizer(text, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
         stream = torch.tensor(ids)
         def lm_batch(rng):
             starts = [rng.randrange(len(stream) - cfg.max_len) for _ in range(bs)]
@@ -191,7 +202,8 @@ def make_batcher(task, tokenizer, cfg, split: str | None = None):  # cfg: a Trai
         return lm_batch
     if kind == "classification":
         rows = task.rows(split or "teacher_train")
-        enc = tokenizer([r["input"]["text"] for r in rows], truncation=True, max_length=cfg.max_len, padding="max_length", return_tensors="pt")
+        enc = tokenizer([r["input"]["text"] for r in rows], truncation=True, max_length=cfg.max_len,
+                        padding="max_length", return_tensors="pt")
         y = torch.tensor([r["target"] for r in rows])
         def cls_batch(rng):
             idx = torch.tensor([rng.randrange(len(rows)) for _ in range(bs)])
@@ -215,7 +227,8 @@ def greedy_generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
         L = max(map(len, chunk))
         ids = torch.tensor([[tokenizer.pad_token_id] * (L - len(c)) + c for c in chunk])
         mask = torch.tensor([[0] * (L - len(c)) + [1] * len(c) for c in chunk])
-        gen = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens, do_sample=False,
+        gen = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                             max_new_tokens=max_new_tokens, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         out += [s.strip() for s in tokenizer.batch_decode(gen[:, L:].cpu(), skip_special_tokens=True)]
     return out

@@ -1,4 +1,4 @@
-"""Canonical inputs → dedup → generate → clean → rule filter → execution gate → judge → select → export, each stage a stored, reported, resumable artifact.
+"""Inputs → dedup → generate → clean → rules → execution gate → judge → select → export, each stage an artifact.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/pipeline.html.md"""
 
@@ -43,7 +43,8 @@ def quality_report(rows: Sequence[dict]) -> dict:
     errored = [r for r in rows if not r["keep"] and str(r.get("reject_reason") or "").startswith("error")]
     ex = [r for r in rows if r.get("exec_pass") is not None]
     js = [r["judge_score"] for r in rows if r.get("judge_score") is not None]
-    return {"total": len(rows), "kept": len(kept), "rejected": len(rows) - len(kept) - len(errored), "errored": len(errored),
+    return {"total": len(rows), "kept": len(kept), "rejected": len(rows) - len(kept) - len(errored),
+            "errored": len(errored),
             "p_keep": len(kept) / len(rows) if rows else None,
             "exec_pass_rate": sum(bool(r["exec_pass"]) for r in ex) / len(ex) if ex else None,
             "gold_match_rate": sum(bool(r.get("gold_match")) for r in ex) / len(ex) if ex else None,
@@ -52,7 +53,8 @@ def quality_report(rows: Sequence[dict]) -> dict:
             "exec_error_counts": dict(Counter(r["exec_error"] for r in ex if r.get("exec_error")))}
 
 # %% ../nbs/05_pipeline.ipynb #f146298b
-def timing_report(wall_s: float, rows: Sequence[dict], latencies: Sequence[float] = (), tokens: int = 0, batches: Sequence[tuple] = ()) -> dict:
+def timing_report(wall_s: float, rows: Sequence[dict], latencies: Sequence[float] = (), tokens: int = 0,
+                  batches: Sequence[tuple] = ()) -> dict:
     "Wall time, throughput (overall and p50/p90 over batches) and per-row latency percentiles of one stage."
     rps = [n / t for t, n, _ in batches if t > 0]
     tps = [k / t for t, _, k in batches if t > 0 and k]
@@ -73,7 +75,8 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
               progress: bool = False, generates: bool = False) -> dict:
     """Run `fn(batch) -> output rows` over `rows` into stage `stage`; returns its quality report.
     `expand(row) -> keys` names the output keys an input row produces (default: its own key), for resuming.
-    `generates`: the stage produces tokens (its timing report counts tokens and per-row latency; later stages only carry them)."""
+    `generates`: the stage produces tokens (its timing report counts tokens and per-row latency;
+    later stages only carry them)."""
     if store.has_stage(run_id, stage): return store.reports(run_id, stage).get("quality", {})
     from tqdm.auto import tqdm
     w = store.writer(run_id, stage, key=key, config=config)
@@ -84,7 +87,8 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
         out = fn(todo[i:i + batch_size])
         btoks = 0
         for r in out:
-            if r.get("keep") is None or ("reject_reason" not in r): raise PipelineError(f"stage {stage!r}: row {r.get(key)} lacks keep/reject_reason")
+            if r.get("keep") is None or ("reject_reason" not in r):
+                raise PipelineError(f"stage {stage!r}: row {r.get(key)} lacks keep/reject_reason")
             if generates:
                 if r.get("latency_s") is not None: lat.append(r["latency_s"])
                 btoks += len(r.get("token_ids") or [])
@@ -95,14 +99,15 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
     all_rows = w.rows()
     expected = sum(len(expand(r)) if expand else 1 for r in rows)
     if len(all_rows) != expected:
-        raise PipelineError(f"stage {stage!r}: {len(rows)} input rows should give {expected} output rows, got {len(all_rows)}")
+        raise PipelineError(f"stage {stage!r}: {len(rows)} input rows should give {expected} output rows, got "
+                            f"{len(all_rows)}")
     q = quality_report(all_rows)
     w.finish(reports={"quality": {**q, "input": len(rows)}, "timing": timing_report(wall, todo, lat, toks, batches)})
     return q
 
 # %% ../nbs/05_pipeline.ipynb #d0d82381
 def reconcile(store: ArtifactStore, run_id: str, stages: Sequence[str]) -> list:
-    "Per stage: input, kept, rejected, errored, and whether input = kept + rejected + errored (and = previous kept × fan-out)."
+    "Per stage: input, kept, rejected, errored; whether input = kept + rejected + errored (= previous kept × fan-out)."
     out = []
     for s in stages:
         if not store.has_stage(run_id, s): continue
@@ -112,18 +117,25 @@ def reconcile(store: ArtifactStore, run_id: str, stages: Sequence[str]) -> list:
     return out
 
 # %% ../nbs/05_pipeline.ipynb #221835d1
-def canonicalize(store: ArtifactStore, run_id: str, task: Task | str, split: str = "train", limit: int = 0, rows: Sequence[dict] | None = None) -> dict:
+def canonicalize(store: ArtifactStore, run_id: str, task: Task | str, split: str = "train", limit: int = 0,
+                 rows: Sequence[dict] | None = None) -> dict:
     "Stage `canonical`: task rows (an even sample of `limit`, 0 = all) → prompt, input, target."
     t = as_task(task); task = t.name
-    src = t.sample(split, limit) if rows is None else list(rows)[:: math.ceil(len(rows) / limit) if limit and limit < len(rows) else 1]
+    src = (
+        t.sample(split, limit)
+        if rows is None
+        else list(rows)[:: math.ceil(len(rows) / limit) if limit and limit < len(rows) else 1]
+    )
     def fn(batch):
         out = []
         for i, r in enumerate(batch):
             missing = [f for f in ("input", "target") if f not in r]
-            if missing: raise PipelineError(f"canonicalize: input row {i} (sample_id {r.get('sample_id')!r}) lacks {missing}")
+            if missing: raise PipelineError(f"canonicalize: input row {i} (sample_id {r.get('sample_id')!r}) lacks "
+                                            f"{missing}")
             sid = r.get("sample_id") or sample_id(task, r["input"])
             out.append({"sample_id": sid, "task": task, "split": r.get("split", split), "prompt": t.prompt(r),
-                        "input_json": canonical_json(r["input"]), "target": str(r["target"]), "keep": True, "reject_reason": None})
+                        "input_json": canonical_json(r["input"]), "target": str(r["target"]), "keep": True,
+                        "reject_reason": None})
         return out
     # duplicates keep their position: the second copy is stored under a derived key and rejected by dedup
     seen, keyed = Counter(), []
@@ -144,14 +156,17 @@ class DedupIndex:
         out = {}
         for ln, line in enumerate(self.path.read_text().splitlines(), 1):
             parts = line.split("\t")
-            if len(parts) != 2: raise ArtifactError(f"{self.path}, line {ln}: expected 'sample_id<TAB>run_id', got {line[:80]!r}")
+            if len(parts) != 2: raise ArtifactError(f"{self.path}, line {ln}: expected 'sample_id<TAB>run_id', got "
+                                                    f"{line[:80]!r}")
             out.setdefault(parts[0], parts[1])
         return out
     def add(self, ids: Sequence[str], run_id: str):
         "Record ids atomically (the whole file is rewritten, so a crash leaves the old or the new file)."
         have = self.taken()
         new = [i for i in ids if i not in have]
-        if new: atomic_write_text(self.path, "".join(f"{k}\t{v}\n" for k, v in {**have, **{i: run_id for i in new}}.items()))
+        if new:
+            atomic_write_text(self.path, "".join(f"{k}\t{v}\n" for k, v in {**have,
+                                                                            **{i: run_id for i in new}}.items()))
 
 # %% ../nbs/05_pipeline.ipynb #58cd08c1
 def dedup(store: ArtifactStore, run_id: str, scope: str = "run", namespace: str | None = None) -> dict:
@@ -168,7 +183,8 @@ def dedup(store: ArtifactStore, run_id: str, scope: str = "run", namespace: str 
                       f"seen_in_run:{taken[base]}" if base in taken and taken[base] != run_id else None)
             out.append({**r, "keep": reason is None, "reject_reason": reason})
         return out
-    q = run_stage(store, run_id, "dedup", store.load(run_id, "canonical").to_list(), fn, config={"scope": scope, "namespace": namespace})
+    q = run_stage(store, run_id, "dedup", store.load(run_id, "canonical").to_list(), fn,
+                  config={"scope": scope, "namespace": namespace})
     if idx and not done: idx.add([r["sample_id"] for r in kept_rows(store, run_id, "dedup")], run_id)
     return q
 
@@ -184,22 +200,28 @@ def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: Decod
     tid = teacher.id()
     def fn(batch):
         cands = teacher.generate([r["prompt"] for r in batch], profile)
-        if len(cands) != len(batch): raise TeacherError(f"{teacher.name} returned {len(cands)} answers for {len(batch)} prompts")
+        if len(cands) != len(batch): raise TeacherError(f"{teacher.name} returned {len(cands)} answers for "
+                                                        f"{len(batch)} prompts")
         out = []
         for r, cs in zip(batch, cands):
-            if len(cs) != profile.n: raise TeacherError(f"{teacher.name}: sample {r['sample_id']}: {len(cs)} candidates, expected {profile.n}")
+            if len(cs) != profile.n: raise TeacherError(f"{teacher.name}: sample {r['sample_id']}: {len(cs)} "
+                                                        f"candidates, expected {profile.n}")
             p_ids = teacher.prompt_ids(r["prompt"])
             for j, c in enumerate(cs):
                 c = {**c, "topk_logprobs": [[max(v, -1e4) for v in row] for row in c["topk_logprobs"]],
                      "token_logprobs": [max(v, -1e4) for v in c["token_logprobs"]]}
                 err = c.get("error")
-                out.append({**r, **c, "gen_id": gen_id(r["sample_id"], tid, profile, j), "candidate": j, "teacher_id": tid,
-                            "decode_key": profile.key(), "request_key": prompt_key(r["prompt"], profile), "prompt_ids": p_ids,
+                out.append({**r, **c, "gen_id": gen_id(r["sample_id"], tid, profile, j), "candidate": j,
+                            "teacher_id": tid,
+                            "decode_key": profile.key(), "request_key": prompt_key(r["prompt"], profile),
+                            "prompt_ids": p_ids,
                             "keep": err is None, "reject_reason": None if err is None else f"error: {err}"})
         return out
-    return run_stage(store, run_id, "generate", kept_rows(store, run_id, "dedup"), fn, key="gen_id", batch_size=batch_size,
+    return run_stage(store, run_id, "generate", kept_rows(store, run_id, "dedup"), fn, key="gen_id",
+                     batch_size=batch_size,
                      expand=lambda r: [gen_id(r["sample_id"], tid, profile, j) for j in range(profile.n)],
-                     config={"teacher": teacher.describe(), "decode": profile.__dict__}, progress=progress, generates=True)
+                     config={"teacher": teacher.describe(), "decode": profile.__dict__}, progress=progress,
+                     generates=True)
 
 # %% ../nbs/05_pipeline.ipynb #1736347e
 def clean(store, run_id, task: Task | str) -> dict:
@@ -209,7 +231,8 @@ def clean(store, run_id, task: Task | str) -> dict:
         out = []
         for r in batch:
             ct, ans = t.clean(r["text"])
-            out.append({**r, "clean_text": ct, "answer": ans, "cleaned": ct != r["text"], "keep": True, "reject_reason": None})
+            out.append({**r, "clean_text": ct, "answer": ans, "cleaned": ct != r["text"], "keep": True,
+                        "reject_reason": None})
         return out
     return run_stage(store, run_id, "clean", kept_rows(store, run_id, "generate"), fn, key="gen_id")
 
@@ -218,19 +241,24 @@ def rule_filter(store, run_id, task: Task | str) -> dict:
     "Stage `rule_filter`: the task's rules, each rejection with its reason."
     t = as_task(task)
     def fn(batch): return [{**r, "keep": (why := t.rule_check(r)) is None, "reject_reason": why} for r in batch]
-    return run_stage(store, run_id, "rule_filter", kept_rows(store, run_id, "clean"), fn, key="gen_id", config={"max_chars": t.max_chars})
+    return run_stage(store, run_id, "rule_filter", kept_rows(store, run_id, "clean"), fn, key="gen_id",
+                     config={"max_chars": t.max_chars})
 
 # %% ../nbs/05_pipeline.ipynb #fb9ec946
-def exec_gate(store, run_id, task: Task | str, timeout: float = 1.0, min_pass_rate: float = 0.0, mode: str = "stop") -> dict:
+def exec_gate(store, run_id, task: Task | str, timeout: float = 1.0, min_pass_rate: float = 0.0,
+              mode: str = "stop") -> dict:
     "Stage `exec_gate`: the task's per-example check (execution for text2sql); a quality gate on the pass rate."
     t = as_task(task)
     def fn(batch):
         out = []
         for r in batch:
-            ev = t.score_one(r["answer"], {"input": json.loads(r["input_json"]), "target": r["target"]}, timeout=timeout)
-            res = {"exec_pass": ev["exec_pass"], "exec_error": ev["exec_error"], "gold_match": bool(ev[t.headline_metric]),
+            ev = t.score_one(r["answer"], {"input": json.loads(r["input_json"]), "target": r["target"]},
+                             timeout=timeout)
+            res = {"exec_pass": ev["exec_pass"], "exec_error": ev["exec_error"],
+                   "gold_match": bool(ev[t.headline_metric]),
                    "result_signature": ev["result_signature"]}
-            out.append({**r, **res, "keep": bool(res["exec_pass"]), "reject_reason": None if res["exec_pass"] else "exec_failed"})
+            out.append({**r, **res, "keep": bool(res["exec_pass"]),
+                        "reject_reason": None if res["exec_pass"] else "exec_failed"})
         return out
     q = run_stage(store, run_id, "exec_gate", kept_rows(store, run_id, "rule_filter"), fn, key="gen_id",
                   config={"timeout": timeout, "min_pass_rate": min_pass_rate, "mode": mode})
@@ -261,12 +289,14 @@ class RubricJudge:
         self.profile = profile or DecodeProfile(max_tokens=16, top_logprobs=0)
     def __call__(self, rows: Sequence[dict]) -> list:
         if not rows: return []
-        replies = self.teacher.generate([self.template.format(prompt=r["prompt"], target=r["target"], answer=r["clean_text"]) for r in rows], self.profile)
+        replies = self.teacher.generate([self.template.format(prompt=r["prompt"], target=r["target"],
+                                                              answer=r["clean_text"]) for r in rows], self.profile)
         out = []
         for rep in replies:
             txt = rep[0]["text"] if rep and rep[0]["error"] is None else None
             m = re.search(r"score\s*[:=]\s*([1-5])", txt or "", re.I)
-            out.append(((int(m.group(1)) - 1) / 4, None) if m else (None, f"unparsable judge reply: {(txt or rep[0]['error'] or '')[:60]!r}"))
+            out.append(((int(m.group(1)) - 1) / 4, None) if m else (None, f"unparsable judge reply: "
+                                                                          f"{(txt or rep[0]['error'] or '')[:60]!r}"))
         return out
 
 # %% ../nbs/05_pipeline.ipynb #aca20188
@@ -275,18 +305,21 @@ def judge(store, run_id, judge_fn=None) -> dict:
     def fn(batch):
         scores = judge_fn(batch) if judge_fn else [(None, None)] * len(batch)
         return [{**r, "judge_score": s, "judge_error": e, "judge": getattr(judge_fn, "name", None),
-                 "exec_score": 1.0 if r["gold_match"] else 0.5 if r["exec_pass"] else 0.0, "keep": True, "reject_reason": None}
+                 "exec_score": 1.0 if r["gold_match"] else 0.5 if r["exec_pass"] else 0.0, "keep": True,
+                 "reject_reason": None}
                 for r, (s, e) in zip(batch, scores)]
     return run_stage(store, run_id, "judge", kept_rows(store, run_id, "exec_gate"), fn, key="gen_id",
                      config={"judge": getattr(judge_fn, "name", None)})
 
 # %% ../nbs/05_pipeline.ipynb #0c483f0f
-def select(store, run_id, require_gold_match: bool = False, min_judge: float | None = None, best_of_n: bool = True) -> dict:
+def select(store, run_id, require_gold_match: bool = False, min_judge: float | None = None,
+           best_of_n: bool = True) -> dict:
     "Stage `select`: thresholds, then the best candidate per question."
     rows = kept_rows(store, run_id, "judge")
     def reason(r):
         if require_gold_match and not r["gold_match"]: return "gold_mismatch"
-        if min_judge is not None and (r["judge_score"] is None or r["judge_score"] < min_judge): return "below_judge_threshold"
+        if min_judge is not None and (r["judge_score"] is None or r["judge_score"] < min_judge):
+            return "below_judge_threshold"
         return None
     best = {}
     for r in rows:
@@ -304,21 +337,29 @@ def select(store, run_id, require_gold_match: bool = False, min_judge: float | N
 
 # %% ../nbs/05_pipeline.ipynb #6cb5501e
 def export(store, run_id) -> dict:
-    "Write exports/sft.jsonl (chat messages) and exports/preference.jsonl (prompt, chosen, rejected); returns the paths and counts."
+    "Write exports/sft.jsonl (chat messages) and exports/preference.jsonl (prompt, chosen, rejected); paths and counts."
     chosen = kept_rows(store, run_id, "select")
     judged = store.load(run_id, "judge").to_list()
     failed = defaultdict(list)  # executed but wrong, or failed execution: candidates a preference pair can reject
     for r in store.load(run_id, "exec_gate").to_list():
         if not r["gold_match"]: failed[r["sample_id"]].append(r)
-    sft = [{"sample_id": r["sample_id"], "gen_id": r["gen_id"], "messages": [{"role": "user", "content": r["prompt"]},
-                                                                            {"role": "assistant", "content": r["clean_text"]}]} for r in chosen]
-    pairs = [{"sample_id": r["sample_id"], "prompt": r["prompt"], "chosen": r["clean_text"], "rejected": f["clean_text"],
+    sft = [
+        {
+            "sample_id": r["sample_id"],
+            "gen_id": r["gen_id"],
+            "messages": [{"role": "user", "content": r["prompt"]}, {"role": "assistant", "content": r["clean_text"]}],
+        }
+        for r in chosen
+    ]
+    pairs = [{"sample_id": r["sample_id"], "prompt": r["prompt"], "chosen": r["clean_text"],
+              "rejected": f["clean_text"],
               "rejected_reason": f["exec_error"] or "result differs"}
              for r in chosen if r["gold_match"] for f in failed.get(r["sample_id"], [])[:1]]
     out = store.run_dir(run_id)/"exports"
     for name, data in (("sft", sft), ("preference", pairs)):
         atomic_write_text(out/f"{name}.jsonl", "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in data))
-    return {"sft": str(out/"sft.jsonl"), "sft_rows": len(sft), "preference": str(out/"preference.jsonl"), "preference_rows": len(pairs),
+    return {"sft": str(out/"sft.jsonl"), "sft_rows": len(sft), "preference": str(out/"preference.jsonl"),
+            "preference_rows": len(pairs),
             "judged": len(judged)}
 
 STAGES = ("canonical", "dedup", "generate", "clean", "rule_filter", "exec_gate", "judge", "select")
@@ -379,8 +420,10 @@ def run_pipeline(store: ArtifactStore, cfg: PipelineConfig, teacher: Teacher, pr
     "Every pipeline stage for a config (resuming a named run); returns the run id."
     judge_cls = JUDGES[cfg.judge.kind]
     if judge_cls is LogprobJudge and not teacher.capabilities.completion_logprobs:
-        raise PipelineError(f"judge.kind 'logprob' needs a teacher that scores completions; {teacher.name} cannot (use rubric or none)")
-    run = store.create_run(cfg.run_id, config={k: v for k, v in config_to_dict(cfg).items() if k != "run_id"}, prefix=f"{cfg.task}-run")
+        raise PipelineError(f"judge.kind 'logprob' needs a teacher that scores completions; {teacher.name} cannot "
+                            "(use rubric or none)")
+    run = store.create_run(cfg.run_id, config={k: v for k, v in config_to_dict(cfg).items() if k != "run_id"},
+                           prefix=f"{cfg.task}-run")
     canonicalize(store, run, cfg.task, cfg.split, cfg.limit)
     dedup(store, run, cfg.dedup.scope, cfg.dedup.namespace)
     generate(store, run, teacher, cfg.decode, progress=progress)

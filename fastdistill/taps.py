@@ -1,4 +1,4 @@
-"""Hidden states, pre-softmax attention scores and Q/K/V of any layer, through forward hooks by module name — no copied or patched model classes.
+"""Hidden states, pre-softmax attention scores and Q/K/V of any layer, through forward hooks by module name.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/taps.html.md"""
 
@@ -23,7 +23,8 @@ _BLOCK_LIST = re.compile(r"(^|\.)(layers|layer|h|blocks)$")
 def block_list(model: nn.Module) -> tuple:
     "(name, ModuleList) of the model's repeated blocks: the longest ModuleList named layers/layer/h/blocks."
     cands = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ModuleList) and _BLOCK_LIST.search(n)]
-    if not cands: raise DistillInputError(f"{type(model).__name__}: no block list (a ModuleList named layers/layer/h/blocks) to tap")
+    if not cands: raise DistillInputError(f"{type(model).__name__}: no block list (a ModuleList named "
+                                          "layers/layer/h/blocks) to tap")
     return max(cands, key=lambda nm: len(nm[1]))
 
 # %% ../nbs/11_taps.ipynb #e2b3ee2d
@@ -82,7 +83,8 @@ def parse_signal(spec: str, n_blocks: int) -> tuple:
         try: i = int(part)
         except ValueError: raise DistillInputError(f"signal {spec!r}: {part!r} is not a layer index") from None
         if not -n_blocks <= i < n_blocks:
-            raise DistillInputError(f"signal {spec!r}: layer {i} does not exist; the model has {n_blocks} blocks (0..{n_blocks - 1})")
+            raise DistillInputError(f"signal {spec!r}: layer {i} does not exist; the model has {n_blocks} blocks "
+                                    f"(0..{n_blocks - 1})")
         layers.append(i % n_blocks)
     return kind, layers
 
@@ -91,7 +93,9 @@ class Tap:
     "Capture named inner signals of `model` during the forward passes inside a `with` block."
     def __init__(self, model: nn.Module, signals: Sequence[str]):
         self.model, self.specs = model, list(signals)
-        self.block_name, self.blocks = block_list(model) if any(not s.startswith("module:") for s in self.specs) else ("", [])
+        self.block_name, self.blocks = (
+            block_list(model) if any(not s.startswith("module:") for s in self.specs) else ("", [])
+        )
         self.plan = [parse_signal(s, len(self.blocks)) for s in self.specs]
         self.signals, self._handles, self._attn, self._token, self._old_impl = {}, [], {}, None, None
 
@@ -112,13 +116,15 @@ class Tap:
             for i in layers:
                 if kind == "module":
                     try: m = self.model.get_submodule(i)
-                    except AttributeError: raise DistillInputError(f"signal 'module:{i}': no such module in {type(self.model).__name__}") from None
+                    except AttributeError: raise DistillInputError(f"signal 'module:{i}': no such module in "
+                                                                   f"{type(self.model).__name__}") from None
                     self._handles.append(m.register_forward_hook(self._store("module", i)))
                 elif kind == "hidden_states":
                     m = self.model.get_input_embeddings() if i == "emb" else self.blocks[i]
                     self._handles.append(m.register_forward_hook(self._store("hidden_states", i)))
                 elif kind == "qkv":
-                    for slot, m in enumerate(qkv_modules(self.blocks[i])): self._handles.append(m.register_forward_hook(self._qkv_hook(i, slot)))
+                    for slot, m in enumerate(qkv_modules(self.blocks[i])):
+                        self._handles.append(m.register_forward_hook(self._qkv_hook(i, slot)))
                 else:
                     self._attn[attention_module(self.blocks[i])] = i; wants_scores = True
         if wants_scores:

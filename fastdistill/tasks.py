@@ -1,4 +1,4 @@
-"""Five tasks generated or found on disk — text2sql, arith, topics, corpus, digits — with deterministic splits, prompts and metrics.
+"""Five bundled tasks (text2sql, arith, topics, corpus, digits) with deterministic splits, prompts and metrics.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/tasks.html.md"""
 
@@ -68,50 +68,66 @@ class Task:
         if len(set(ids)) != len(ids): raise AssertionError(f"{self.name}: generated duplicate sample_ids")
         return rows
 
-    def rows(self, split: str | None = None) -> list:
-        "All rows, or those of one split."
-        if split is not None and split not in self.splits and split not in {r["split"] for r in self._rows}:
-            raise KeyError(f"unknown split {split!r} for task {self.name}; choose one of: {', '.join(self.splits)}")
-        return [r for r in self._rows if split is None or r["split"] == split]
-
-    def sample(self, split: str, limit: int = 0) -> list:
-        "An even sample of at most `limit` rows of a split (0: all), the same in every process."
-        rows = self.rows(split)
-        return rows[:: math.ceil(len(rows) / limit)] if limit and limit < len(rows) else rows
-
-    def make_row(self, input: Mapping, target: Any, **extra) -> dict:
-        "A row with its sample_id and hash-assigned split."
-        sid = sample_id(self.name, input)
-        return {"sample_id": sid, "task": self.name, "split": split_of(sid, self.splits, salt=f"{self.name}:{self.seed}"),
-                "input": dict(input), "target": target, **extra}
-
-    def train_config(self, profile: str) -> TrainConfig:
-        "The zoo training budget in a profile (quick | full)."
-        if profile not in self.train_configs:
-            raise ValueError(f"profile={profile!r} is not allowed for task {self.name}; choose one of {', '.join(self.train_configs)}")
-        return self.train_configs[profile]
-
     def prompt(self, row: Mapping) -> str: raise NotImplementedError
     def target_text(self, row: Mapping) -> str: return str(row["target"])
     def score(self, predictions: Sequence, rows: Sequence[Mapping]) -> dict: raise NotImplementedError
-    def texts(self, split: str = "train") -> list:
-        "Text for training a tokenizer: prompts and targets."
-        return [self.prompt(r) + " " + self.target_text(r) for r in self.rows(split)]
 
-    def manifest(self) -> dict:
-        "What identifies this task's data: name, version, seed, counts and a content hash."
-        from fastdistill.core import content_hash, row_hash
-        counts = Counter(r["split"] for r in self._rows)
-        return {"task": self.name, "version": self.version, "seed": self.seed, "rows": len(self._rows),
-                "splits": dict(sorted(counts.items())), "content_hash": content_hash(map(row_hash, self._rows))}
+# %% ../nbs/02_tasks.ipynb #1d19f63b
+@patch
+def rows(self: Task, split: str | None = None) -> list:
+    "All rows, or those of one split."
+    if split is not None and split not in self.splits and split not in {r["split"] for r in self._rows}:
+        raise KeyError(f"unknown split {split!r} for task {self.name}; choose one of: {', '.join(self.splits)}")
+    return [r for r in self._rows if split is None or r["split"] == split]
 
-    def write_files(self, folder: str | Path | None = None) -> Path:
-        "Write rows (JSONL, canonical, sorted by sample_id) and the task manifest; returns the folder."
-        folder = Path(folder or load_settings().data_dir)/f"{self.name}-seed{self.seed}-v{self.version}"
-        rows = sorted(self._rows, key=lambda r: r["sample_id"])
-        atomic_write_text(folder/"rows.jsonl", "".join(canonical_json(r) + "\n" for r in rows))
-        atomic_write_text(folder/"task.json", json.dumps(self.manifest(), indent=1, sort_keys=True))
-        return folder
+# %% ../nbs/02_tasks.ipynb #9db75065
+@patch
+def sample(self: Task, split: str, limit: int = 0) -> list:
+    "An even sample of at most `limit` rows of a split (0: all), the same in every process."
+    rows = self.rows(split)
+    return rows[:: math.ceil(len(rows) / limit)] if limit and limit < len(rows) else rows
+
+# %% ../nbs/02_tasks.ipynb #21e44039
+@patch
+def make_row(self: Task, input: Mapping, target: Any, **extra) -> dict:
+    "A row with its sample_id and hash-assigned split."
+    sid = sample_id(self.name, input)
+    split = split_of(sid, self.splits, salt=f"{self.name}:{self.seed}")
+    return {"sample_id": sid, "task": self.name, "split": split, "input": dict(input), "target": target, **extra}
+
+# %% ../nbs/02_tasks.ipynb #60387de3
+@patch
+def train_config(self: Task, profile: str) -> TrainConfig:
+    "The zoo training budget in a profile (quick | full)."
+    if profile not in self.train_configs:
+        raise ValueError(f"profile={profile!r} is not allowed for task {self.name}; choose one of "
+                         f"{', '.join(self.train_configs)}")
+    return self.train_configs[profile]
+
+# %% ../nbs/02_tasks.ipynb #97f57d57
+@patch
+def texts(self: Task, split: str = "train") -> list:
+    "Text for training a tokenizer: prompts and targets."
+    return [self.prompt(r) + " " + self.target_text(r) for r in self.rows(split)]
+
+# %% ../nbs/02_tasks.ipynb #9edc4451
+@patch
+def manifest(self: Task) -> dict:
+    "What identifies this task's data: name, version, seed, counts and a content hash."
+    from fastdistill.core import content_hash, row_hash
+    counts = Counter(r["split"] for r in self._rows)
+    return {"task": self.name, "version": self.version, "seed": self.seed, "rows": len(self._rows),
+            "splits": dict(sorted(counts.items())), "content_hash": content_hash(map(row_hash, self._rows))}
+
+# %% ../nbs/02_tasks.ipynb #5ba81197
+@patch
+def write_files(self: Task, folder: str | Path | None = None) -> Path:
+    "Write rows (JSONL, canonical, sorted by sample_id) and the task manifest; returns the folder."
+    folder = Path(folder or load_settings().data_dir)/f"{self.name}-seed{self.seed}-v{self.version}"
+    rows = sorted(self._rows, key=lambda r: r["sample_id"])
+    atomic_write_text(folder/"rows.jsonl", "".join(canonical_json(r) + "\n" for r in rows))
+    atomic_write_text(folder/"task.json", json.dumps(self.manifest(), indent=1, sort_keys=True))
+    return folder
 
 # %% ../nbs/02_tasks.ipynb #461846c7
 def _check_predictions(task, predictions, rows):
@@ -224,7 +240,8 @@ def _db_rows(db_id: str, seed: int) -> dict:
     for side, pool, n in (("a", _FIRST, 16), ("b", _THINGS, 14)):
         e = s[side]
         names = rng.sample(pool, n)
-        out[e["table"]] = [(i + 1, nm, rng.randint(*e["num_range"]), rng.choice(e["cats"])) for i, nm in enumerate(names)]
+        out[e["table"]] = [(i + 1, nm, rng.randint(*e["num_range"]),
+                            rng.choice(e["cats"])) for i, nm in enumerate(names)]
     na, nb = len(out[s["a"]["table"]]), len(out[s["b"]["table"]])
     pairs = sorted({(rng.randint(1, na - 3), rng.randint(1, nb - 2)) for _ in range(40)})  # the last rows have no links
     out[s["rel"]["table"]] = [(i + 1, a, b) for i, (a, b) in enumerate(pairs)]
@@ -236,10 +253,12 @@ def _fill_database(con: sqlite3.Connection, db_id: str, seed: int):
     s, rows = SQL_SCHEMAS[db_id], _db_rows(db_id, seed)
     for side in "ab":
         e = s[side]
-        con.execute(f"CREATE TABLE {e['table']} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, {e['num']} INTEGER, {e['cat']} TEXT)")
+        con.execute(f"CREATE TABLE {e['table']} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, {e['num']} INTEGER, "
+                    f"{e['cat']} TEXT)")
         con.executemany(f"INSERT INTO {e['table']} VALUES (?,?,?,?)", rows[e["table"]])
     a, b, r = s["a"]["table"], s["b"]["table"], s["rel"]["table"]
-    con.execute(f"CREATE TABLE {r} (id INTEGER PRIMARY KEY, {a}_id INTEGER REFERENCES {a}(id), {b}_id INTEGER REFERENCES {b}(id))")
+    con.execute(f"CREATE TABLE {r} (id INTEGER PRIMARY KEY, {a}_id INTEGER REFERENCES {a}(id), {b}_id INTEGER "
+                f"REFERENCES {b}(id))")
     con.executemany(f"INSERT INTO {r} VALUES (?,?,?)", rows[r])
     con.commit()
 
@@ -265,7 +284,8 @@ def schema_text(db_id: str) -> str:
             f"{r}(id, {a['table']}_id, {b['table']}_id)")
 
 # %% ../nbs/02_tasks.ipynb #8a4f5142
-_ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
+_ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                    getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
 
 @dataclass
 class ExecResult:
@@ -292,7 +312,8 @@ def execute_sql(db_path: str | Path, sql: str, timeout: float = 1.0, max_rows: i
     try:
         cur = con.execute(sql)
         rows = cur.fetchmany(max_rows + 1)
-        if len(rows) > max_rows: return ExecResult(False, [], "too_many_rows", f"more than {max_rows} rows", time.monotonic() - t0)
+        if len(rows) > max_rows:
+            return ExecResult(False, [], "too_many_rows", f"more than {max_rows} rows", time.monotonic() - t0)
         return ExecResult(True, [tuple(r) for r in rows], None, "", time.monotonic() - t0)
     except sqlite3.Error as e:
         msg = str(e)
@@ -325,30 +346,52 @@ def _single_templates(e, rows, rng):
     lo, hi = sorted(rng.sample(nums[1:-1], 2))
     counts = Counter(r[3] for r in rows)
     h = sorted(counts.values())[len(counts) // 2] - 1
-    yield "count", [f"How many {P} are there?", f"Count the {P}.", f"What is the number of {P}?"], f"SELECT COUNT(*) FROM {t}"
+    yield "count", [f"How many {P} are there?", f"Count the {P}.",
+                    f"What is the number of {P}?"], f"SELECT COUNT(*) FROM {t}"
     yield "list", [f"List the names of all {P}.", f"Show the name of every {S}."], f"SELECT name FROM {t}"
-    yield "gt", [f"Which {P} have {N} greater than {v}?", f"List the {P} whose {N} is above {v}."], f"SELECT name FROM {t} WHERE {N} > {v}"
-    yield "lt", [f"Which {P} have {N} less than {v}?", f"Name the {P} with {N} below {v}."], f"SELECT name FROM {t} WHERE {N} < {v}"
-    yield "count_cat", [f"How many {P} have {C} {x}?", f"Count the {P} whose {C} is {x}."], f"SELECT COUNT(*) FROM {t} WHERE {C} = '{x}'"
-    yield "list_cat", [f"List the {P} with {C} {x}.", f"Which {P} have {C} {x}?"], f"SELECT name FROM {t} WHERE {C} = '{x}'"
+    yield "gt", [f"Which {P} have {N} greater than {v}?",
+                 f"List the {P} whose {N} is above {v}."], f"SELECT name FROM {t} WHERE {N} > {v}"
+    yield "lt", [f"Which {P} have {N} less than {v}?",
+                 f"Name the {P} with {N} below {v}."], f"SELECT name FROM {t} WHERE {N} < {v}"
+    yield "count_cat", [f"How many {P} have {C} {x}?",
+                        f"Count the {P} whose {C} is {x}."], f"SELECT COUNT(*) FROM {t} WHERE {C} = '{x}'"
+    yield "list_cat", [f"List the {P} with {C} {x}.",
+                       f"Which {P} have {C} {x}?"], f"SELECT name FROM {t} WHERE {C} = '{x}'"
     yield "avg", [f"What is the average {N} of {P}?", f"Give the mean {N} over all {P}."], f"SELECT AVG({N}) FROM {t}"
-    yield "max", [f"What is the maximum {N} among {P}?", f"What is the largest {N} of any {S}?"], f"SELECT MAX({N}) FROM {t}"
-    yield "min", [f"What is the minimum {N} among {P}?", f"What is the smallest {N} of any {S}?"], f"SELECT MIN({N}) FROM {t}"
+    yield "max", [f"What is the maximum {N} among {P}?",
+                  f"What is the largest {N} of any {S}?"], f"SELECT MAX({N}) FROM {t}"
+    yield "min", [f"What is the minimum {N} among {P}?",
+                  f"What is the smallest {N} of any {S}?"], f"SELECT MIN({N}) FROM {t}"
     yield "sum", [f"What is the total {N} of all {P}?", f"Add up the {N} of every {S}."], f"SELECT SUM({N}) FROM {t}"
-    yield "argmax", [f"Which {S} has the highest {N}?", f"Name the {S} with the largest {N}."], f"SELECT name FROM {t} ORDER BY {N} DESC LIMIT 1"
-    yield "argmin", [f"Which {S} has the lowest {N}?", f"Name the {S} with the smallest {N}."], f"SELECT name FROM {t} ORDER BY {N} ASC LIMIT 1"
-    yield "topk", [f"Show the {k} {P} with the highest {N}.", f"List the top {k} {P} by {N}."], f"SELECT name FROM {t} ORDER BY {N} DESC LIMIT {k}"
-    yield "group_count", [f"For each {C}, how many {P} are there?", f"Count the {P} per {C}."], f"SELECT {C}, COUNT(*) FROM {t} GROUP BY {C}"
-    yield "group_avg", [f"What is the average {N} of {P} for each {C}?", f"Give the mean {N} per {C} for {P}."], f"SELECT {C}, AVG({N}) FROM {t} GROUP BY {C}"
-    yield "distinct", [f"What are the different {C} values of {P}?", f"List the distinct {C} of {P}."], f"SELECT DISTINCT {C} FROM {t}"
-    yield "count_distinct", [f"How many different {C} values do {P} have?", f"Count the distinct {C} among {P}."], f"SELECT COUNT(DISTINCT {C}) FROM {t}"
-    yield "lookup_num", [f"What is the {N} of the {S} named {nm}?", f"Give the {N} of {S} {nm}."], f"SELECT {N} FROM {t} WHERE name = '{nm}'"
-    yield "lookup_cat", [f"What is the {C} of the {S} named {nm}?", f"Which {C} does {S} {nm} have?"], f"SELECT {C} FROM {t} WHERE name = '{nm}'"
-    yield "between", [f"Which {P} have {N} between {lo} and {hi}?", f"List the {P} whose {N} is from {lo} to {hi}."], f"SELECT name FROM {t} WHERE {N} BETWEEN {lo} AND {hi}"
-    yield "and", [f"List the {P} with {C} {x} and {N} above {nums[1]}.", f"Which {P} have {C} {x} and {N} greater than {nums[1]}?"], f"SELECT name FROM {t} WHERE {C} = '{x}' AND {N} > {nums[1]}"
-    yield "mode", [f"Which {C} is the most common among {P}?", f"What {C} do most {P} have?"], f"SELECT {C} FROM {t} GROUP BY {C} ORDER BY COUNT(*) DESC LIMIT 1"
-    yield "having", [f"Which {C} values have more than {h} {P}?", f"List each {C} shared by over {h} {P}."], f"SELECT {C} FROM {t} GROUP BY {C} HAVING COUNT(*) > {h}"
-    yield "ordered", [f"List all {P} ordered by {N}.", f"Show the {P} sorted by {N}."], f"SELECT name FROM {t} ORDER BY {N}"
+    yield "argmax", [f"Which {S} has the highest {N}?",
+                     f"Name the {S} with the largest {N}."], f"SELECT name FROM {t} ORDER BY {N} DESC LIMIT 1"
+    yield "argmin", [f"Which {S} has the lowest {N}?",
+                     f"Name the {S} with the smallest {N}."], f"SELECT name FROM {t} ORDER BY {N} ASC LIMIT 1"
+    yield "topk", [f"Show the {k} {P} with the highest {N}.",
+                   f"List the top {k} {P} by {N}."], f"SELECT name FROM {t} ORDER BY {N} DESC LIMIT {k}"
+    yield "group_count", [f"For each {C}, how many {P} are there?",
+                          f"Count the {P} per {C}."], f"SELECT {C}, COUNT(*) FROM {t} GROUP BY {C}"
+    yield "group_avg", [f"What is the average {N} of {P} for each {C}?",
+                        f"Give the mean {N} per {C} for {P}."], f"SELECT {C}, AVG({N}) FROM {t} GROUP BY {C}"
+    yield "distinct", [f"What are the different {C} values of {P}?",
+                       f"List the distinct {C} of {P}."], f"SELECT DISTINCT {C} FROM {t}"
+    yield "count_distinct", [f"How many different {C} values do {P} have?",
+                             f"Count the distinct {C} among {P}."], f"SELECT COUNT(DISTINCT {C}) FROM {t}"
+    yield "lookup_num", [f"What is the {N} of the {S} named {nm}?",
+                         f"Give the {N} of {S} {nm}."], f"SELECT {N} FROM {t} WHERE name = '{nm}'"
+    yield "lookup_cat", [f"What is the {C} of the {S} named {nm}?",
+                         f"Which {C} does {S} {nm} have?"], f"SELECT {C} FROM {t} WHERE name = '{nm}'"
+    yield ("between", [f"Which {P} have {N} between {lo} and {hi}?", f"List the {P} whose {N} is from {lo} to {hi}."],
+           f"SELECT name FROM {t} WHERE {N} BETWEEN {lo} AND {hi}")
+    yield ("and", [f"List the {P} with {C} {x} and {N} above {nums[1]}.",
+                   f"Which {P} have {C} {x} and {N} greater than {nums[1]}?"],
+           f"SELECT name FROM {t} WHERE {C} = '{x}' AND {N} > {nums[1]}")
+    yield "mode", [f"Which {C} is the most common among {P}?",
+                   f"What {C} do most {P} have?"], f"SELECT {C} FROM {t} GROUP BY {C} ORDER BY COUNT(*) DESC LIMIT 1"
+    yield ("having", [f"Which {C} values have more than {h} {P}?", f"List each {C} shared by over {h} {P}."],
+           f"SELECT {C} FROM {t} GROUP BY {C} HAVING COUNT(*) > {h}")
+    yield "ordered", [f"List all {P} ordered by {N}.",
+                      f"Show the {P} sorted by {N}."], f"SELECT name FROM {t} ORDER BY {N}"
 
 # %% ../nbs/02_tasks.ipynb #bac02302
 def _join_templates(s, rows, rng):
@@ -363,17 +406,34 @@ def _join_templates(s, rows, rng):
     y = next(r_[1] for r_ in rows[B] if r_[0] == yb)
     bnums = sorted(r_[2] for r_ in rows[B]); v = bnums[rng.randrange(2, len(bnums) - 2)]
     bc = rng.choice(sorted({r_[3] for r_ in rows[B]}))
-    yield "j_b_of_a", [f"Which {b['plural']} did {a['noun']} {x} {VB}?", f"List the {b['plural']} that {x} {V}."], f"SELECT T3.name {join} WHERE T1.name = '{x}'"
-    yield "j_a_of_b", [f"Which {a['plural']} {V} {b['noun']} {y}?", f"Name the {a['plural']} who {V} {y}."], f"SELECT T1.name {join} WHERE T3.name = '{y}'"
-    yield "j_count", [f"How many {b['plural']} did {a['noun']} {x} {VB}?", f"Count the {b['plural']} that {x} {V}."], f"SELECT COUNT(*) {join} WHERE T1.name = '{x}'"
-    yield "j_most", [f"Which {a['noun']} {V} the most {b['plural']}?", f"Name the {a['noun']} with the most {b['plural']} they {V}."], f"SELECT T1.name {join} GROUP BY T1.id ORDER BY COUNT(*) DESC LIMIT 1"
-    yield "j_group", [f"For each {a['noun']}, how many {b['plural']} did they {VB}?", f"Count the {b['plural']} each {a['noun']} {V}."], f"SELECT T1.name, COUNT(*) {join} GROUP BY T1.id"
-    yield "j_never", [f"Which {a['plural']} never {V} any {b['noun']}?", f"List the {a['plural']} with no {b['noun']} they {V}."], f"SELECT name FROM {A} WHERE id NOT IN (SELECT {A}_id FROM {R})"
-    yield "j_num", [f"Which {a['plural']} {V} a {b['noun']} with {b['num']} above {v}?", f"List the {a['plural']} who {V} any {b['noun']} whose {b['num']} is over {v}."], f"SELECT DISTINCT T1.name {join} WHERE T3.{b['num']} > {v}"
-    yield "j_avg", [f"What is the average {b['num']} of the {b['plural']} that {x} {V}?", f"Give the mean {b['num']} over {b['plural']} {x} {V}."], f"SELECT AVG(T3.{b['num']}) {join} WHERE T1.name = '{x}'"
-    yield "j_any", [f"How many {a['plural']} {V} at least one {b['noun']}?", f"Count the {a['plural']} who {V} any {b['noun']}."], f"SELECT COUNT(DISTINCT {A}_id) FROM {R}"
-    yield "j_cat", [f"Which {a['plural']} {V} a {b['noun']} with {b['cat']} {bc}?", f"List the {a['plural']} who {V} some {b['noun']} whose {b['cat']} is {bc}."], f"SELECT DISTINCT T1.name {join} WHERE T3.{b['cat']} = '{bc}'"
-    yield "j_b_never", [f"Which {b['plural']} did no {a['noun']} {VB}?", f"List the {b['plural']} nobody {V}."], f"SELECT name FROM {B} WHERE id NOT IN (SELECT {B}_id FROM {R})"
+    yield "j_b_of_a", [f"Which {b['plural']} did {a['noun']} {x} {VB}?",
+                       f"List the {b['plural']} that {x} {V}."], f"SELECT T3.name {join} WHERE T1.name = '{x}'"
+    yield "j_a_of_b", [f"Which {a['plural']} {V} {b['noun']} {y}?",
+                       f"Name the {a['plural']} who {V} {y}."], f"SELECT T1.name {join} WHERE T3.name = '{y}'"
+    yield "j_count", [f"How many {b['plural']} did {a['noun']} {x} {VB}?",
+                      f"Count the {b['plural']} that {x} {V}."], f"SELECT COUNT(*) {join} WHERE T1.name = '{x}'"
+    yield ("j_most", [f"Which {a['noun']} {V} the most {b['plural']}?",
+                      f"Name the {a['noun']} with the most {b['plural']} they {V}."],
+           f"SELECT T1.name {join} GROUP BY T1.id ORDER BY COUNT(*) DESC LIMIT 1")
+    yield ("j_group", [f"For each {a['noun']}, how many {b['plural']} did they {VB}?",
+                       f"Count the {b['plural']} each {a['noun']} {V}."],
+           f"SELECT T1.name, COUNT(*) {join} GROUP BY T1.id")
+    yield ("j_never", [f"Which {a['plural']} never {V} any {b['noun']}?",
+                       f"List the {a['plural']} with no {b['noun']} they {V}."],
+           f"SELECT name FROM {A} WHERE id NOT IN (SELECT {A}_id FROM {R})")
+    yield ("j_num", [f"Which {a['plural']} {V} a {b['noun']} with {b['num']} above {v}?",
+                     f"List the {a['plural']} who {V} any {b['noun']} whose {b['num']} is over {v}."],
+           f"SELECT DISTINCT T1.name {join} WHERE T3.{b['num']} > {v}")
+    yield ("j_avg", [f"What is the average {b['num']} of the {b['plural']} that {x} {V}?",
+                     f"Give the mean {b['num']} over {b['plural']} {x} {V}."],
+           f"SELECT AVG(T3.{b['num']}) {join} WHERE T1.name = '{x}'")
+    yield "j_any", [f"How many {a['plural']} {V} at least one {b['noun']}?",
+                    f"Count the {a['plural']} who {V} any {b['noun']}."], f"SELECT COUNT(DISTINCT {A}_id) FROM {R}"
+    yield ("j_cat", [f"Which {a['plural']} {V} a {b['noun']} with {b['cat']} {bc}?",
+                     f"List the {a['plural']} who {V} some {b['noun']} whose {b['cat']} is {bc}."],
+           f"SELECT DISTINCT T1.name {join} WHERE T3.{b['cat']} = '{bc}'")
+    yield ("j_b_never", [f"Which {b['plural']} did no {a['noun']} {VB}?", f"List the {b['plural']} nobody {V}."],
+           f"SELECT name FROM {B} WHERE id NOT IN (SELECT {B}_id FROM {R})")
 
 # %% ../nbs/02_tasks.ipynb #f9d3c456
 @register_task
@@ -389,7 +449,8 @@ class Text2SQL(GenerationTask):
         self.draws = draws  # instantiations per template and entity
         # the folder is named by a hash of the database contents, so a changed generator never reuses stale files
         tables = canonical_json({db: _db_rows(db, seed) for db in SQL_SCHEMAS})
-        self.db_dir = Path(db_dir or load_settings().data_dir)/f"text2sql-seed{seed}-{hashlib.sha256(tables.encode()).hexdigest()[:12]}"
+        digest = hashlib.sha256(tables.encode()).hexdigest()[:12]
+        self.db_dir = Path(db_dir or load_settings().data_dir)/f"text2sql-seed{seed}-{digest}"
 
     def db_path(self, db_id: str) -> Path:
         "The database file, built on first use."
@@ -405,7 +466,8 @@ class Text2SQL(GenerationTask):
             _fill_database(mem, db_id, self.seed)
             rng = random.Random(f"text2sql-questions:{db_id}:{self.seed}")
             for d in range(self.draws):
-                gens = [(f"{side}.{n}", p, q) for side in "ab" for n, p, q in _single_templates(s[side], data[s[side]["table"]], rng)]
+                gens = [(f"{side}.{n}", p, q)
+                        for side in "ab" for n, p, q in _single_templates(s[side], data[s[side]["table"]], rng)]
                 gens += list(_join_templates(s, data, rng))
                 for tname, paras, sql in gens:
                     q = rng.choice(paras)
@@ -425,7 +487,8 @@ class Text2SQL(GenerationTask):
     def score_one(self, answer: str | None, row: Mapping, timeout: float = 1.0) -> dict:
         "Execution metrics of one predicted query against the row's gold query (row order ignored)."
         pred, gold = execute_sql(self.db_path(row["input"]["db_id"]), answer or "", timeout=timeout), self.gold(row)
-        return {"exec_pass": pred.ok, "exec_error": pred.error, "result_match": pred.ok and results_match(pred.rows, gold.rows),
+        return {"exec_pass": pred.ok, "exec_error": pred.error,
+                "result_match": pred.ok and results_match(pred.rows, gold.rows),
                 "result_signature": result_signature(pred.rows) if pred.ok else None}
 
     def write_files(self, folder: str | Path | None = None) -> Path:
@@ -461,7 +524,8 @@ def preview(self: Text2SQL, answer: str, row: Mapping, max_rows: int = 5) -> dic
     return {"ok": r.ok, "error": r.error, "rows": [list(x) for x in (r.rows or [])][:max_rows]}
 
 # %% ../nbs/02_tasks.ipynb #7454be14
-_ARITH_NAMES = ["Ana", "Bo", "Cy", "Dee", "Ed", "Flo", "Gil", "Ivy", "Jo", "Kim", "Lu", "Max", "Ned", "Ola", "Pat", "Rex", "Sam", "Tia"]
+_ARITH_NAMES = ["Ana", "Bo", "Cy", "Dee", "Ed", "Flo", "Gil", "Ivy", "Jo", "Kim", "Lu", "Max", "Ned", "Ola", "Pat",
+                "Rex", "Sam", "Tia"]
 _ARITH_THINGS = ["apples", "marbles", "stickers", "coins", "books", "pencils", "cards", "shells", "stamps", "beads"]
 _ARITH_OPS = {
     "+": ["{p} gets {n} more {o}.", "{p} finds {n} more {o}.", "A friend gives {p} {n} {o}."],
@@ -476,7 +540,13 @@ def _arith_problem(rng: random.Random, level: int):
     for _ in range(level):
         ops = [op for op in "+-*" if (op != "*" or 1 <= x <= 49) and (op != "-" or x >= 2) and (op != "+" or x <= 98)]
         op = rng.choice(ops)
-        n = rng.randint(2, min(3, 99 // x)) if op == "*" else rng.randint(1, min(30, 99 - x)) if op == "+" else rng.randint(1, x)
+        n = (
+            rng.randint(2, min(3, 99 // x))
+            if op == "*"
+            else rng.randint(1, min(30, 99 - x))
+            if op == "+"
+            else rng.randint(1, x)
+        )
         y = x + n if op == "+" else x - n if op == "-" else x * n
         text.append(rng.choice(_ARITH_OPS[op]).format(p=p, n=n, o=o))
         steps.append(f"{x} {op} {n} = {y} .")
@@ -513,7 +583,8 @@ class Arith(GenerationTask):
                 q, rationale, ans = _arith_problem(rng, level)
                 if q in seen: continue
                 seen.add(q); made += 1
-                rows.append(self.make_row({"question": q}, f"{rationale} answer: {ans}", answer=ans, rationale=rationale, level=level))
+                rows.append(self.make_row({"question": q}, f"{rationale} answer: {ans}", answer=ans,
+                                          rationale=rationale, level=level))
         return rows
 
     def prompt(self, row: Mapping) -> str: return f"question: {row['input']['question']} reasoning:"
@@ -537,17 +608,24 @@ class Arith(GenerationTask):
         "Exact answer match overall and by level."
         out = super().score(predictions, rows)
         by = {}
-        for p, r in zip(predictions, rows): by.setdefault(r["level"], []).append(self.score_one(self.clean(p)[1], r)["exact_match"])
+        for p, r in zip(predictions, rows):
+            by.setdefault(r["level"], []).append(self.score_one(self.clean(p)[1], r)["exact_match"])
         return {**out, **{f"exact_match_level{k}": sum(v) / len(v) for k, v in sorted(by.items())}}
 
 # %% ../nbs/02_tasks.ipynb #fe91f4d5
 _TOPIC_WORDS = {
-    "sports": "match goal team coach league score player season referee tournament striker defender stadium trophy penalty sprint medal athlete keeper dribble",
-    "finance": "market stock bond investor dividend portfolio inflation interest loan equity broker asset revenue profit audit budget credit hedge merger tax",
-    "health": "doctor patient clinic vaccine symptom therapy nurse diagnosis virus diet fever surgery hospital dose allergy immune pulse injury recovery cardio",
-    "science": "experiment theory molecule physics laboratory hypothesis atom particle genome telescope enzyme quantum fossil orbit neutron specimen chemist data lens reactor",
-    "travel": "flight hotel passport luggage tourist beach museum itinerary cruise airport visa island hostel ticket journey resort map guide souvenir backpack",
-    "music": "album guitar concert melody band chorus drummer lyric piano tempo orchestra singer violin rhythm chord studio festival jazz opera playlist",
+    "sports": "match goal team coach league score player season referee tournament striker defender stadium trophy "
+              "penalty sprint medal athlete keeper dribble",
+    "finance": "market stock bond investor dividend portfolio inflation interest loan equity broker asset revenue "
+               "profit audit budget credit hedge merger tax",
+    "health": "doctor patient clinic vaccine symptom therapy nurse diagnosis virus diet fever surgery hospital dose "
+              "allergy immune pulse injury recovery cardio",
+    "science": "experiment theory molecule physics laboratory hypothesis atom particle genome telescope enzyme "
+               "quantum fossil orbit neutron specimen chemist data lens reactor",
+    "travel": "flight hotel passport luggage tourist beach museum itinerary cruise airport visa island hostel ticket "
+              "journey resort map guide souvenir backpack",
+    "music": "album guitar concert melody band chorus drummer lyric piano tempo orchestra singer violin rhythm chord "
+             "studio festival jazz opera playlist",
 }
 _AMBIGUOUS = {"record": ("music", "sports"), "pitch": ("music", "sports"), "bank": ("finance", "travel"),
               "trial": ("health", "science"), "charge": ("finance", "science"), "scale": ("music", "science"),
@@ -557,10 +635,11 @@ _AMBIGUOUS = {"record": ("music", "sports"), "pitch": ("music", "sports"), "bank
               "stage": ("music", "health"), "field": ("sports", "science"), "shot": ("sports", "health"),
               "range": ("music", "travel"), "release": ("music", "finance"), "cast": ("health", "music"),
               "crash": ("finance", "travel"), "run": ("sports", "finance"), "trip": ("travel", "health")}
-_FILLER = ("the a of and to in is was for on that with as it at by from this have an be are or had not but what all were "
-           "when we there can been has more if will one so about out up them some could would other into than then now "
-           "only also after first two how our over new just most very because any these people time year day way thing "
-           "week today many said really often still yesterday several group local report news story plan idea").split()
+_FILLER = ("the a of and to in is was for on that with as it at by from this have an be are or had not but what "
+           "all were when we there can been has more if will one so about out up them some could would other "
+           "into than then now only also after first two how our over new just most very because any these "
+           "people time year day way thing week today many said really often still yesterday several group local "
+           "report news story plan idea").split()
 TOPICS = list(_TOPIC_WORDS)
 
 # %% ../nbs/02_tasks.ipynb #ae7d5708
@@ -583,7 +662,9 @@ class Topics(Task):
         z = rng.choice([t for t in TOPICS if t != y])
         amb_y = [w for w, ts in _AMBIGUOUS.items() if y in ts]
         doc = rng.sample(words[y], rng.randint(2, 4)) + rng.sample(words[z], rng.randint(1, 3))
-        doc += [rng.choice(amb_y) if rng.random() < 0.7 else rng.choice(list(_AMBIGUOUS)) for _ in range(rng.randint(2, 5))]
+        doc += [
+            rng.choice(amb_y) if rng.random() < 0.7 else rng.choice(list(_AMBIGUOUS)) for _ in range(rng.randint(2, 5))
+        ]
         doc += [rng.choice(_FILLER) for _ in range(rng.randint(20, 35))]
         rng.shuffle(doc)
         return " ".join(doc)
@@ -635,7 +716,8 @@ class Corpus(Task):
                               text=p.read_text(encoding="utf-8", errors="replace")[: self.max_chars]) for p in files]
         from pydoc_data.topics import topics as help_topics
         for name in sorted(help_topics):
-            rows.append(self.make_row({"source": f"pydoc/{name}"}, None, kind="doc", text=help_topics[name][: self.max_chars]))
+            rows.append(self.make_row({"source": f"pydoc/{name}"}, None, kind="doc",
+                                      text=help_topics[name][: self.max_chars]))
         return rows
 
     def texts(self, split: str = "train") -> list: return [r["text"] for r in self.rows(split)]
@@ -663,17 +745,20 @@ class Digits(Task):
     def build(self) -> list:
         from sklearn.datasets import load_digits
         d = load_digits()
-        return [self.make_row({"index": i, "pixels": [int(v) for v in d.data[i]]}, int(d.target[i])) for i in range(len(d.target))]
+        return [self.make_row({"index": i, "pixels": [int(v) for v in d.data[i]]},
+                              int(d.target[i])) for i in range(len(d.target))]
 
     def arrays(self, split: str):
         "(X float32 [n, 64] scaled to 0-1, y int64 [n]) for a split."
         import numpy as np
         rs = self.rows(split)
-        return (np.array([r["input"]["pixels"] for r in rs], dtype="float32") / 16.0, np.array([r["target"] for r in rs], dtype="int64"))
+        return (np.array([r["input"]["pixels"] for r in rs], dtype="float32") / 16.0,
+                np.array([r["target"] for r in rs], dtype="int64"))
 
     def prompt(self, row: Mapping) -> str: return ""
     def texts(self, split: str = "train") -> list: return []
     def score(self, predictions: Sequence[int], rows: Sequence[Mapping]) -> dict:
         "Accuracy."
         _check_predictions(self.name, predictions, rows)
-        return {"n": len(rows), "accuracy": sum(int(p) == r["target"] for p, r in zip(predictions, rows)) / max(len(rows), 1)}
+        return {"n": len(rows),
+                "accuracy": sum(int(p) == r["target"] for p, r in zip(predictions, rows)) / max(len(rows), 1)}

@@ -1,4 +1,4 @@
-"""One protocol for anything that answers prompts — with its token ids and top-k log-probabilities when it can give them.
+"""One protocol for anything that answers prompts, with token ids and top-k log-probabilities when it has them.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/teachers.html.md"""
 
@@ -35,8 +35,15 @@ class DecodeProfile:
         "A short stable hash of the profile."
         return hashlib.sha256(canonical_json(asdict(self)).encode()).hexdigest()[:12]
     def __post_init__(self):
-        if self.temperature < 0 or not 0 < self.top_p <= 1 or self.max_tokens < 1 or self.n < 1 or self.top_logprobs < 0:
-            raise ValueError(f"invalid decode profile {asdict(self)}: need temperature ≥ 0, 0 < top_p ≤ 1, max_tokens ≥ 1, n ≥ 1, top_logprobs ≥ 0")
+        if (
+            self.temperature < 0
+            or not 0 < self.top_p <= 1
+            or self.max_tokens < 1
+            or self.n < 1
+            or self.top_logprobs < 0
+        ):
+            raise ValueError(f"invalid decode profile {asdict(self)}: need temperature ≥ 0, 0 < top_p ≤ 1, max_tokens "
+                             "≥ 1, n ≥ 1, top_logprobs ≥ 0")
 
 # %% ../nbs/04_teachers.ipynb #2cf8175e
 @dataclass(frozen=True)
@@ -57,7 +64,8 @@ def _candidate(text="", token_ids=(), topk_ids=(), topk_logprobs=(), token_logpr
                error=None, attempts=1, latency=0.0) -> dict:
     return {"text": text, "token_ids": list(token_ids), "topk_ids": [list(x) for x in topk_ids],
             "topk_logprobs": [list(x) for x in topk_logprobs], "token_logprobs": list(token_logprobs),
-            "logprobs_available": bool(available), "finish_reason": finish, "error": error, "attempts": attempts, "latency_s": latency}
+            "logprobs_available": bool(available), "finish_reason": finish, "error": error, "attempts": attempts,
+            "latency_s": latency}
 
 # %% ../nbs/04_teachers.ipynb #41cc1821
 class Teacher:
@@ -75,7 +83,8 @@ class Teacher:
         "The token ids the teacher sees for a prompt (the one prompt convention), or [] when it has no tokenizer here."
         tok = getattr(self, "tokenizer", None)
         return encode_prompt(tok, prompt, getattr(self, "add_bos", True)) if tok is not None else []
-    def describe(self) -> dict: return {"name": self.name, "kind": type(self).__name__, "capabilities": asdict(self.capabilities)}
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": type(self).__name__, "capabilities": asdict(self.capabilities)}
     def id(self) -> str:
         "A stable identifier of this teacher for cache keys."
         return hashlib.sha256(canonical_json(self.describe()).encode()).hexdigest()[:12]
@@ -83,12 +92,14 @@ class Teacher:
 # %% ../nbs/04_teachers.ipynb #f439b380
 class HFTeacher(Teacher):
     "A local causal LM with its tokenizer."
-    capabilities = Capabilities(text=True, topk_logprobs=True, completion_logprobs=True, hidden_states=True, attention=True)
+    capabilities = Capabilities(text=True, topk_logprobs=True, completion_logprobs=True, hidden_states=True,
+                                attention=True)
     def __init__(self, model, tokenizer, name: str | None = None, batch_size: int = 32, add_bos: bool = True):
         self.model, self.tokenizer, self.batch_size, self.add_bos = model.eval(), tokenizer, batch_size, add_bos
         self.name = name or getattr(model.config, "_name_or_path", None) or type(model).__name__
         self.requests = 0
-        if tokenizer.pad_token_id is None: raise TeacherError(f"{self.name}: the tokenizer has no pad token; set one before batching")
+        if tokenizer.pad_token_id is None: raise TeacherError(f"{self.name}: the tokenizer has no pad token; set one "
+                                                              "before batching")
 
     def describe(self) -> dict:
         n_params = sum(p.numel() for p in self.model.parameters())
@@ -116,15 +127,18 @@ def generate(self: HFTeacher, prompts: Sequence[str], profile: DecodeProfile, pr
         ids = torch.tensor([[pad] * (L - len(e)) + e for e in enc], device=dev)
         att = torch.tensor([[0] * (L - len(e)) + [1] * len(e) for e in enc], device=dev)
         sample = profile.temperature > 0
-        kw = dict(do_sample=True, temperature=profile.temperature, top_p=profile.top_p) if sample else dict(do_sample=False)
+        kw = dict(do_sample=True, temperature=profile.temperature,
+                  top_p=profile.top_p) if sample else dict(do_sample=False)
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(profile.seed * 1_000_003 + b0)
-            g = self.model.generate(input_ids=ids, attention_mask=att, max_new_tokens=profile.max_tokens, num_return_sequences=profile.n,
+            g = self.model.generate(input_ids=ids, attention_mask=att, max_new_tokens=profile.max_tokens,
+                                    num_return_sequences=profile.n,
                                     pad_token_id=pad, eos_token_id=eos, output_logits=profile.top_logprobs > 0,
                                     return_dict_in_generate=True, **kw)
         self.requests += len(enc)
         new = g.sequences[:, L:].cpu()
-        lps = torch.stack(g.logits, 1).float().log_softmax(-1).cpu() if profile.top_logprobs > 0 else None  # [B*n, steps, V]
+        lps = torch.stack(g.logits,
+                          1).float().log_softmax(-1).cpu() if profile.top_logprobs > 0 else None  # [B*n, steps, V]
         dt = (time.perf_counter() - t0) / len(enc)
         for i in range(len(enc)):
             cands = []
@@ -139,7 +153,8 @@ def generate(self: HFTeacher, prompts: Sequence[str], profile: DecodeProfile, pr
                     lp = lps[r, :len(seq)]
                     top = lp.topk(min(profile.top_logprobs, lp.shape[-1]), -1)
                     chosen = lp.gather(-1, torch.tensor(seq)[:, None])[:, 0] if seq else torch.zeros(0)
-                    cands.append(_candidate(text, seq, top.indices.tolist(), top.values.tolist(), chosen.tolist(), True, finish, latency=dt))
+                    cands.append(_candidate(text, seq, top.indices.tolist(), top.values.tolist(), chosen.tolist(), True,
+                                            finish, latency=dt))
                 else: cands.append(_candidate(text, seq, finish=finish, latency=dt))
             out.append(cands)
     return out
@@ -194,15 +209,23 @@ class OpenAITeacher(Teacher):
                  backoff: float = 0.5, max_backoff: float = 8.0,  # seconds: base and cap of the exponential backoff
                  tokenizer=None,  # maps returned token strings to ids (for KD); optional
                  name: str | None = None):
-        if endpoint not in ("completions", "chat"): raise ValueError(f"endpoint={endpoint!r}; choose completions or chat")
+        if endpoint not in ("completions", "chat"):
+            raise ValueError(f"endpoint={endpoint!r}; choose completions or chat")
         self.base_url, self.model, self.api_key_env, self.endpoint = base_url, model, api_key_env, endpoint
-        self.concurrency, self.max_retries, self.timeout, self.backoff, self.max_backoff = concurrency, max_retries, timeout, backoff, max_backoff
+        self.concurrency, self.max_retries, self.timeout, self.backoff, self.max_backoff = (
+            concurrency,
+            max_retries,
+            timeout,
+            backoff,
+            max_backoff,
+        )
         self.tokenizer, self.name, self.requests = tokenizer, name or f"openai:{model}", 0
         self._lock = threading.Lock()
         self.capabilities = Capabilities(text=True, topk_logprobs=True, completion_logprobs=False)
 
     def describe(self) -> dict:
-        return {**super().describe(), "base_url": _redact_url(self.base_url), "model": self.model, "endpoint": self.endpoint,
+        return {**super().describe(), "base_url": _redact_url(self.base_url), "model": self.model,
+                "endpoint": self.endpoint,
                 "api_key_env": self.api_key_env}
 
     def generate(self, prompts: Sequence[str], profile: DecodeProfile, progress: bool = False) -> list:
@@ -214,7 +237,8 @@ def _client(self: OpenAITeacher):
     import openai, httpx
     key = os.environ.get(self.api_key_env) or "EMPTY"  # local servers accept any key
     return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout,
-                              http_client=httpx.AsyncClient(timeout=self.timeout, limits=httpx.Limits(max_connections=self.concurrency)))
+                              http_client=httpx.AsyncClient(timeout=self.timeout,
+                                                            limits=httpx.Limits(max_connections=self.concurrency)))
 
 # %% ../nbs/04_teachers.ipynb #39cb1560
 @patch
@@ -238,13 +262,17 @@ def _parse_choice(self: OpenAITeacher, ch, k: int) -> dict:
             steps = [(c.token, c.logprob, [(t.token, t.logprob) for t in (c.top_logprobs or [])]) for c in lp.content]
         elif self.endpoint == "completions" and getattr(lp, "tokens", None):
             tops = lp.top_logprobs or [None] * len(lp.tokens)
-            steps = [(t, l, sorted((d or {}).items(), key=lambda kv: -kv[1])) for t, l, d in zip(lp.tokens, lp.token_logprobs, tops)]
+            steps = [(t, l, sorted((d or {}).items(),
+                                   key=lambda kv: -kv[1])) for t, l, d in zip(lp.tokens, lp.token_logprobs, tops)]
     ids, tids, tlps, chosen, ok = [], [], [], [], bool(steps)
     for tok, l, alts in steps:
         i = self._token_id(tok)
         alt = [(self._token_id(t), v) for t, v in alts[:k]]
         if i is None or l is None or not alt or any(a is None or v is None for a, v in alt): ok = False; break
-        ids.append(i); chosen.append(float(l)); tids.append([a for a, _ in alt]); tlps.append([float(v) for _, v in alt])
+        ids.append(i)
+        chosen.append(float(l))
+        tids.append([a for a, _ in alt])
+        tlps.append([float(v) for _, v in alt])
     if not ok: ids, tids, tlps, chosen = [], [], [], []
     return _candidate(text.strip(), ids, tids, tlps, chosen, ok, ch.finish_reason or "stop")
 
@@ -257,11 +285,13 @@ async def _one(self: OpenAITeacher, client, sem, prompt: str, profile: DecodePro
         async with sem:
             with self._lock: self.requests += 1
             try:
-                common = dict(model=self.model, n=profile.n, max_tokens=profile.max_tokens, temperature=profile.temperature,
+                common = dict(model=self.model, n=profile.n, max_tokens=profile.max_tokens,
+                              temperature=profile.temperature,
                               top_p=profile.top_p, seed=profile.seed)
                 if self.endpoint == "chat":
                     kw = dict(logprobs=True, top_logprobs=profile.top_logprobs) if profile.top_logprobs else {}
-                    resp = await client.chat.completions.create(messages=[{"role": "user", "content": prompt}], **common, **kw)
+                    resp = await client.chat.completions.create(messages=[{"role": "user", "content": prompt}],
+                                                                **common, **kw)
                 else:
                     kw = dict(logprobs=profile.top_logprobs) if profile.top_logprobs else {}
                     resp = await client.completions.create(prompt=prompt, **common, **kw)
@@ -272,13 +302,16 @@ async def _one(self: OpenAITeacher, client, sem, prompt: str, profile: DecodePro
                 return cands
             except openai.APIStatusError as e:
                 err = f"HTTP {e.status_code}"
-                if e.status_code not in (408, 409, 429) and e.status_code < 500: break  # a client error: retrying will not help
+                if e.status_code not in (408, 409, 429) and e.status_code < 500:
+                    break  # a client error: retrying will not help
             except (openai.APITimeoutError, openai.APIConnectionError, httpx.HTTPError) as e: err = type(e).__name__
-            except (_Malformed, openai.APIResponseValidationError, json.JSONDecodeError, ValueError, TypeError, AttributeError) as e:
+            except (_Malformed, openai.APIResponseValidationError, json.JSONDecodeError, ValueError, TypeError,
+                    AttributeError) as e:
                 err = f"malformed response: {type(e).__name__}: {str(e)[:120]}"
         if attempt < self.max_retries:
             await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
-    failed = _candidate(finish="error", error=f"{err} after {attempt + 1} attempt(s)", attempts=attempt + 1, latency=time.perf_counter() - t0)
+    failed = _candidate(finish="error", error=f"{err} after {attempt + 1} attempt(s)", attempts=attempt + 1,
+                        latency=time.perf_counter() - t0)
     return [dict(failed) for _ in range(profile.n)]
 
 # %% ../nbs/04_teachers.ipynb #f73dd4a6
@@ -301,7 +334,8 @@ def prompt_key(prompt: str, profile: DecodeProfile) -> str:
     return hashlib.sha256(f"{profile.key()}\n{prompt}".encode()).hexdigest()[:16]
 
 # %% ../nbs/04_teachers.ipynb #20ce5e65
-CANDIDATE_FIELDS = ("text", "token_ids", "topk_ids", "topk_logprobs", "token_logprobs", "logprobs_available", "finish_reason", "error")
+CANDIDATE_FIELDS = ("text", "token_ids", "topk_ids", "topk_logprobs", "token_logprobs", "logprobs_available",
+                    "finish_reason", "error")
 
 class CachedTeacher(Teacher):
     "Replays the candidates of a stored generate stage."
@@ -322,8 +356,10 @@ class CachedTeacher(Teacher):
         for p in prompts:
             got = self.index.get(prompt_key(p, profile))
             if got is None or len(got) < profile.n:
-                raise TeacherError(f"{self.name}: no stored generation for prompt {p[:80]!r} with decode profile {profile.key()} (n={profile.n})")
-            out.append([_candidate(**{"text": got[j]["text"]}) | got[j] | {"attempts": 0, "latency_s": 0.0} for j in range(profile.n)])
+                raise TeacherError(f"{self.name}: no stored generation for prompt {p[:80]!r} with decode profile "
+                                   f"{profile.key()} (n={profile.n})")
+            out.append([_candidate(**{"text": got[j]["text"]}) | got[j] | {"attempts": 0,
+                                                                           "latency_s": 0.0} for j in range(profile.n)])
         return out
 
 # %% ../nbs/04_teachers.ipynb #63f35161
@@ -358,7 +394,8 @@ class TeacherConfig:
 # %% ../nbs/04_teachers.ipynb #2a6ab7bc
 def build_teacher(cfg: TeacherConfig, task: str, store=None) -> Teacher:
     "The teacher a config names, for a task (the zoo needs it) and a store (a cached teacher reads from it)."
-    if cfg.kind not in TEACHER_KINDS: raise TeacherError(f"teacher.kind {cfg.kind!r} is not registered; choose one of {', '.join(TEACHER_KINDS)}")
+    if cfg.kind not in TEACHER_KINDS: raise TeacherError(f"teacher.kind {cfg.kind!r} is not registered; choose one of "
+                                                         f"{', '.join(TEACHER_KINDS)}")
     return TEACHER_KINDS[cfg.kind][0](cfg, task, store)
 
 # %% ../nbs/04_teachers.ipynb #13cf7c46
@@ -367,7 +404,8 @@ def _openai(cfg, task, store):
     if cfg.tokenizer:
         from transformers import AutoTokenizer
         tok = AutoTokenizer.from_pretrained(cfg.tokenizer, local_files_only=True)
-    return OpenAITeacher(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, endpoint=cfg.endpoint, concurrency=cfg.concurrency,
+    return OpenAITeacher(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, endpoint=cfg.endpoint,
+                         concurrency=cfg.concurrency,
                          max_retries=cfg.max_retries, timeout=cfg.timeout, tokenizer=tok)
 
 register_teacher_kind("hf", lambda cfg, task, store: HFTeacher.from_pretrained(cfg.path), requires=("path",))

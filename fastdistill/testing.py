@@ -28,8 +28,19 @@ class FaultProxy:
                  seed: int = 0, port: int = 0):
         bad = [f for f in faults if f not in FAULTS]
         if bad: raise ValueError(f"unknown fault(s) {bad}; choose from {FAULTS}")
-        self.upstream, self.fault_rate, self.faults, self.latency, self.stall = upstream.rstrip("/"), fault_rate, list(faults), latency, stall
-        self.rng, self.port, self.counts, self._lock = random.Random(seed), port, {f: 0 for f in FAULTS}, threading.Lock()
+        self.upstream, self.fault_rate, self.faults, self.latency, self.stall = (
+            upstream.rstrip("/"),
+            fault_rate,
+            list(faults),
+            latency,
+            stall,
+        )
+        self.rng, self.port, self.counts, self._lock = (
+            random.Random(seed),
+            port,
+            {f: 0 for f in FAULTS},
+            threading.Lock(),
+        )
 
     @property
     def url(self) -> str: return f"http://127.0.0.1:{self.port}/v1"
@@ -55,7 +66,8 @@ def __enter__(self: FaultProxy):
         protocol_version = "HTTP/1.1"
         def log_message(self, *a): pass
         def _reply(self, code: int, body: bytes, ctype="application/json"):
-            self.send_response(code); self.send_header("Content-Type", ctype); self.send_header("Content-Length", str(len(body)))
+            self.send_response(code)
+            self.send_header("Content-Type", ctype); self.send_header("Content-Length", str(len(body)))
             self.end_headers(); self.wfile.write(body)
         def _forward(self, method):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -72,7 +84,9 @@ def __enter__(self: FaultProxy):
             u = urlsplit(proxy.upstream)
             conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
             try:
-                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization", "accept")}
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization", "accept")
+                }
                 conn.request(method, self.path, body=body or None, headers=headers)
                 r = conn.getresponse(); data = r.read()
                 if fault == "bad_json" and r.status == 200: data = data[: max(1, len(data) // 2)]
@@ -106,29 +120,43 @@ class serve_teacher:
             def log_message(self, *a): pass
             def _reply(self, code, obj):
                 b = json.dumps(obj).encode()
-                self.send_response(code); self.send_header("Content-Type", "application/json"); self.send_header("Content-Length", str(len(b)))
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(b)))
                 self.end_headers(); self.wfile.write(b)
             def do_GET(self):
-                if self.path.rstrip("/") in ("/v1/models", "/health"): return self._reply(200, {"object": "list", "data": [{"id": srv.model_name, "object": "model"}]})
+                if self.path.rstrip("/") in ("/v1/models", "/health"):
+                    return self._reply(200, {"object": "list", "data": [{"id": srv.model_name, "object": "model"}]})
                 self._reply(404, {"error": {"message": "not found"}})
             def do_POST(self):
-                if self.path.rstrip("/") != "/v1/completions": return self._reply(404, {"error": {"message": f"no route {self.path}"}})
+                if self.path.rstrip("/") != "/v1/completions":
+                    return self._reply(404, {"error": {"message": f"no route {self.path}"}})
                 try: req = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 except ValueError: return self._reply(400, {"error": {"message": "bad JSON"}})
                 prof = DecodeProfile(temperature=float(req.get("temperature") or 0), top_p=float(req.get("top_p") or 1),
-                                     max_tokens=int(req.get("max_tokens") or 16), n=int(req.get("n") or 1), seed=int(req.get("seed") or 0),
+                                     max_tokens=int(req.get("max_tokens") or 16), n=int(req.get("n") or 1),
+                                     seed=int(req.get("seed") or 0),
                                      top_logprobs=int(req.get("logprobs") or 0))
                 with srv._lock: cands = srv.teacher.generate([req["prompt"]], prof)[0]
                 choices = []
                 for i, c in enumerate(cands):
                     ch = {"index": i, "text": c["text"], "finish_reason": c["finish_reason"]}
                     if prof.top_logprobs:
-                        ch["logprobs"] = {"tokens": [f"token_id:{t}" for t in c["token_ids"]], "token_logprobs": c["token_logprobs"],
-                                          "top_logprobs": [{f"token_id:{a}": v for a, v in zip(ids, lps)} for ids, lps in zip(c["topk_ids"], c["topk_logprobs"])],
-                                          "text_offset": [0] * len(c["token_ids"])}
+                        ch["logprobs"] = {
+                            "tokens": [f"token_id:{t}" for t in c["token_ids"]],
+                            "token_logprobs": c["token_logprobs"],
+                            "top_logprobs": [
+                                {f"token_id:{a}": v for a, v in zip(ids, lps)}
+                                for ids, lps in zip(c["topk_ids"], c["topk_logprobs"])
+                            ],
+                            "text_offset": [0] * len(c["token_ids"]),
+                        }
                     choices.append(ch)
-                self._reply(200, {"id": "cmpl-local", "object": "text_completion", "created": int(time.time()), "model": srv.model_name, "choices": choices,
-                                  "usage": {"prompt_tokens": 0, "completion_tokens": sum(len(c["token_ids"]) for c in cands), "total_tokens": 0}})
+                self._reply(200, {"id": "cmpl-local", "object": "text_completion", "created": int(time.time()),
+                                  "model": srv.model_name, "choices": choices,
+                                  "usage": {"prompt_tokens": 0,
+                                            "completion_tokens": sum(len(c["token_ids"]) for c in cands),
+                                  "total_tokens": 0}})
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]

@@ -1,4 +1,4 @@
-"""Teachers of a few million parameters, trained on the bundled tasks with the Distiller in minutes on 2 CPU cores, cached as safetensors and checked on every load.
+"""Teachers of a few million parameters, trained on the bundled tasks in minutes on 2 CPU cores and cached.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/zoo.html.md"""
 
@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from safetensors.torch import load_file, save_file
 from transformers import BertForSequenceClassification, LlamaForCausalLM, PreTrainedTokenizerFast
-from .core import atomic_directory, atomic_write_text, canonical_json, file_sha256, load_settings, package_version, sha256_hex
+from .core import atomic_directory, atomic_write_text, canonical_json, file_sha256, load_settings
+from .core import package_version, sha256_hex
 from .tasks import TrainConfig, get_task
 from .models import build_model, family_of, get_tokenizer, make_batcher, n_params, size_config
 from .teachers import HFTeacher, register_teacher_kind
@@ -26,7 +27,8 @@ from .distiller import Distiller
 __all__ = ['train_supervised', 'ZooModel', 'get_teacher', 'get_student', 'zoo_teacher', 'zoo_table']
 
 # %% ../nbs/13_zoo.ipynb #9aef6779
-def train_supervised(model: nn.Module, batcher: Callable, cfg: TrainConfig, seed: int = 0, progress: bool = True) -> dict:
+def train_supervised(model: nn.Module, batcher: Callable, cfg: TrainConfig, seed: int = 0,
+                     progress: bool = True) -> dict:
     "Train `model` with the Distiller on one `sft_term`; returns seconds, tokens/s and the loss curve."
     counts = []  # tokens (or examples) per batch drawn; the first is the preflight's look at the first batch
     def counted(rng):
@@ -40,7 +42,8 @@ def train_supervised(model: nn.Module, batcher: Callable, cfg: TrainConfig, seed
     losses = [l for _, l in d.fit(counted, cfg.steps).column("loss")]
     secs, tokens = time.perf_counter() - t0, sum(counts[1:])
     return {"seconds": secs, "device": str(d.acc.device), "torch_threads": torch.get_num_threads(), "tokens": tokens,
-            "tokens_per_s": tokens / secs, "loss_curve": losses[:: max(1, cfg.steps // 100)], "final_loss": sum(losses[-20:]) / len(losses[-20:])}
+            "tokens_per_s": tokens / secs, "loss_curve": losses[:: max(1, cfg.steps // 100)],
+            "final_loss": sum(losses[-20:]) / len(losses[-20:])}
 
 
 # %% ../nbs/13_zoo.ipynb #bca64c57
@@ -67,8 +70,10 @@ class ZooModel:
 # %% ../nbs/13_zoo.ipynb #74d5e4ec
 def _cache_key(task, size, profile, seed, tokenizer) -> dict:
     t = get_task(task, seed=seed)
-    return {"task": task, "task_content_hash": t.manifest()["content_hash"], "size": size, "arch": size_config(task, size),
-            "train": asdict(t.train_config(profile)), "trainer": "distiller", "profile": profile, "seed": seed, "package_version": package_version(),
+    return {"task": task, "task_content_hash": t.manifest()["content_hash"], "size": size,
+            "arch": size_config(task, size),
+            "train": asdict(t.train_config(profile)), "trainer": "distiller", "profile": profile, "seed": seed,
+            "package_version": package_version(),
             "tokenizer": sha256_hex(tokenizer.backend_tokenizer.to_str()) if tokenizer is not None else None}
 
 # %% ../nbs/13_zoo.ipynb #e4e33570
@@ -76,8 +81,10 @@ def _save(model, tokenizer, folder: Path):
     "Save weights as safetensors (HF save_pretrained, or save_file + config for digits models)."
     if hasattr(model, "save_pretrained"): model.save_pretrained(str(folder), safe_serialization=True)
     else:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(folder/"model.safetensors"))
-        atomic_write_text(folder/"config.json", json.dumps({"class": type(model).__name__, "init": getattr(model, "_init_kwargs", {})}))
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                  str(folder/"model.safetensors"))
+        atomic_write_text(folder/"config.json", json.dumps({"class": type(model).__name__,
+                                                            "init": getattr(model, "_init_kwargs", {})}))
     if tokenizer is not None: tokenizer.save_pretrained(str(folder))
 
 # %% ../nbs/13_zoo.ipynb #35fb51f7
@@ -168,6 +175,7 @@ def zoo_table(models: Sequence[ZooModel]) -> list:
     for z in models:
         k = get_task(z.task).headline_metric
         rows.append({"task": z.task, "size": z.size, "profile": z.profile, "params_M": round(z.info["params"] / 1e6, 2),
-                     "train_s": round(z.info["train"]["seconds"], 1), "train_tokens_per_s": round(z.info["train"]["tokens_per_s"]),
+                     "train_s": round(z.info["train"]["seconds"], 1),
+                     "train_tokens_per_s": round(z.info["train"]["tokens_per_s"]),
                      "metric": k, "teacher": round(z.metric, 3), "untrained": round(z.info["untrained_metrics"][k], 3)})
     return rows

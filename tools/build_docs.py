@@ -1,7 +1,7 @@
 """Build a browsable offline HTML site of the notebooks, with the sidebar of `_quarto.yml` (Quarto is not needed).
 
     python tools/build_docs.py --execute --out _site_html     # run every notebook (quick profile), then convert
-    python tools/build_docs.py --out _site_html               # convert the notebooks as they are (outputs stripped)
+    python tools/build_docs.py --out _site_html               # convert the notebooks as stored (their kept text outputs)
 
 Each page is nbconvert's HTML of a notebook with a navigation bar listing every page, in the sidebar's sections and
 order; links between notebooks (`.ipynb`) point at their pages. Plotly figures render offline: the notebooks call

@@ -1,4 +1,4 @@
-"""Born-Again Neural Networks (Furlanello et al., 2018): a student with the teacher's own architecture, trained from it, then used as the next generation's teacher.
+"""Born-Again Networks (Furlanello et al., 2018): a same-architecture student becomes the next teacher.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/methods/born_again.html.md"""
 
@@ -23,7 +23,7 @@ __all__ = ['save_generation', 'load_generation', 'born_again', 'chain_report']
 
 # %% ../../nbs/methods/born_again.ipynb #e5f1b076
 def _probs_term(kind: str, name: str = "ban") -> LossTerm:
-    "The loss of one generation: 'ban' (½ CE + ½ KL), 'cwtm' (confidence-weighted CE), 'dkpp' (½ CE + ½ KL to permuted dark knowledge)."
+    "One generation's loss: 'ban' (½ CE + ½ KL), 'cwtm' (confidence-weighted CE), 'dkpp' (½ CE + ½ KL, permuted)."
     def fn(s):
         z, zt, y = s["student.logits"], s["teacher.logits"], s["batch.labels"]
         pt = F.softmax(zt.float(), -1)
@@ -33,8 +33,10 @@ def _probs_term(kind: str, name: str = "ban") -> LossTerm:
         if kind == "dkpp":  # keep the top class's probability in place; permute the others among the other classes
             top = pt.argmax(-1, keepdim=True)
             rand = torch.rand(pt.shape, device=pt.device).scatter_(-1, top, -1.0)
-            ident = torch.arange(pt.shape[-1], device=pt.device, dtype=pt.dtype).expand_as(pt).clone().scatter_(-1, top, -1.0)
-            src, dst = ident.argsort(-1), rand.argsort(-1)  # both list the top class first, then the others (in order / shuffled)
+            ident = torch.arange(pt.shape[-1], device=pt.device, dtype=pt.dtype)
+            ident = ident.expand_as(pt).clone().scatter_(-1, top, -1.0)
+            # both list the top class first, then the others (in order / shuffled)
+            src, dst = ident.argsort(-1), rand.argsort(-1)
             pt = torch.zeros_like(pt).scatter_(-1, dst, pt.gather(-1, src))
         lq = F.log_softmax(z.float(), -1)
         kl = (pt * (pt.clamp_min(1e-30).log() - lq)).sum(-1).mean()
@@ -50,7 +52,8 @@ def save_generation(store: ArtifactStore, run_id: str, model: nn.Module, arch: d
     save_model(model, str(tmp)); tmp.replace(d/"student.safetensors")
     if not store.has_stage(run_id, "model"):
         store.write_stage(run_id, "model", [{"sample_id": "student", "file": "weights/student.safetensors",
-                                             "sha256": file_sha256(d/"student.safetensors"), "arch_json": json.dumps(arch)}])
+                                             "sha256": file_sha256(d/"student.safetensors"),
+                                             "arch_json": json.dumps(arch)}])
     if not store.has_stage(run_id, "predictions"):
         with torch.no_grad(): logits = model.eval()(X_test)
         store.write_stage(run_id, "predictions", [{"sample_id": i, "logits": l} for i, l in zip(ids, logits.tolist())])
@@ -60,7 +63,8 @@ def load_generation(store: ArtifactStore, run_id: str) -> nn.Module:
     "The stored student of a generation run (checked against its recorded SHA-256)."
     rec = store.load(run_id, "model")[0]
     path = store.run_dir(run_id)/rec["file"]
-    if file_sha256(path) != rec["sha256"]: raise ValueError(f"{path}: SHA-256 differs from the one recorded in run {run_id}'s model stage")
+    if file_sha256(path) != rec["sha256"]:
+        raise ValueError(f"{path}: SHA-256 differs from the one recorded in run {run_id}'s model stage")
     arch = json.loads(rec["arch_json"])
     m = MLPClassifier(64, arch["hidden"], 10)
     load_model(m, str(path))
@@ -72,7 +76,8 @@ def born_again(store: ArtifactStore, data: DigitsTransfer, generations: int = 3,
     "Train generation 0 on labels and `generations` born-again students; returns the chain's run ids, oldest first."
     if variant not in ("ban", "cwtm", "dkpp"): raise ValueError(f"variant={variant!r}; choose ban, cwtm or dkpp")
     arch, ids = {"hidden": list(hidden)}, [f"test-{i}" for i in range(len(data.y_test))]
-    full = DigitsTransfer(data.X, data.y, data.y, data.X_test, data.y_test, data.batch_size)  # BAN trains on the labelled set
+    # born-again generations train on the labelled set
+    full = DigitsTransfer(data.X, data.y, data.y, data.X_test, data.y_test, data.batch_size)
     chain, parent = [], None
     for g in range(generations + 1):
         cfg = {"method": "born_again", "variant": variant, "generation": g, "seed": seed, "steps": steps, "arch": arch}
@@ -80,22 +85,29 @@ def born_again(store: ArtifactStore, data: DigitsTransfer, generations: int = 3,
         if not store.has_stage(run, "model"):  # a finished generation is reused, not retrained
             torch.manual_seed(seed * 1000 + g)
             student = MLPClassifier(64, hidden, 10)
-            if g == 0: terms, teacher = [LossTerm("ce", lambda s: F.cross_entropy(s["student.logits"], s["batch.labels"]), 1.0, ("student.logits", "batch.labels"))], None
-            else: terms, teacher = [_probs_term(variant)], load_generation(store, parent)  # the teacher swap, from the store
-            Distiller(student, terms, teacher=teacher, lr=lr, seed=seed * 1000 + g, progress=False).fit(full.batches(), steps)
+            if g == 0:
+                ce = LossTerm("ce", lambda s: F.cross_entropy(s["student.logits"], s["batch.labels"]), 1.0,
+                              ("student.logits", "batch.labels"))
+                terms, teacher = [ce], None
+            else:  # the teacher swap: the previous generation, loaded from the store
+                terms, teacher = [_probs_term(variant)], load_generation(store, parent)
+            d = Distiller(student, terms, teacher=teacher, lr=lr, seed=seed * 1000 + g, progress=False)
+            d.fit(full.batches(), steps)
             save_generation(store, run, student, arch, data.X_test, ids)
         chain.append(run); parent = run
     return chain
 
 # %% ../../nbs/methods/born_again.ipynb #841cf3f2
 def chain_report(store: ArtifactStore, chain: list, y_test: torch.Tensor) -> tuple:
-    "Per generation: accuracy and agreement with the previous one; and the ensemble of generations 1.. vs its members' mean."
+    "Per generation: accuracy, agreement with the previous one; the ensemble of generations 1.. vs its members' mean."
     logits = [torch.tensor(store.load(r, "predictions")["logits"]) for r in chain]
     rows = []
     for g, (r, z) in enumerate(zip(chain, logits)):
+        agree = float((z.argmax(-1) == logits[g - 1].argmax(-1)).float().mean()) if g else None
         rows.append({"generation": g, "run_id": r, "accuracy": float((z.argmax(-1) == y_test).float().mean()),
-                     "agreement_with_previous": float((z.argmax(-1) == logits[g - 1].argmax(-1)).float().mean()) if g else None})
+                     "agreement_with_previous": agree})
     members = logits[1:]
     ens = torch.stack([F.softmax(z, -1) for z in members]).mean(0)
     ens_acc = float((ens.argmax(-1) == y_test).float().mean())
-    return rows, {"ensemble_accuracy": ens_acc, "members_mean_accuracy": sum(r["accuracy"] for r in rows[1:]) / len(members)}
+    return rows, {"ensemble_accuracy": ens_acc,
+                  "members_mean_accuracy": sum(r["accuracy"] for r in rows[1:]) / len(members)}

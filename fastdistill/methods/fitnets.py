@@ -16,24 +16,27 @@ from .hinton import DigitsTransfer, closeness
 __all__ = ['fitnet_terms', 'train_fitnet']
 
 # %% ../../nbs/methods/fitnets.ipynb #555a534f
-def fitnet_terms(student_dim: int, teacher_dim: int, guided: int, hint: int, temperature: float = 4.0, alpha: float = 0.9) -> tuple:
+def fitnet_terms(student_dim: int, teacher_dim: int, guided: int, hint: int, temperature: float = 4.0,
+                 alpha: float = 0.9) -> tuple:
     "(stage-1 terms, stage-2 terms, regressor): hint MSE through a learned projection, then Hinton KD."
     reg = HintProjection(student_dim, teacher_dim)
-    hint_term = LossTerm("hint", lambda s: hint_mse(s[f"student.hidden_states@{guided}"], s[f"teacher.hidden_states@{hint}"], reg),
+    hint_term = LossTerm("hint", lambda s: hint_mse(s[f"student.hidden_states@{guided}"],
+                                                    s[f"teacher.hidden_states@{hint}"], reg),
                          needs=(f"student.hidden_states@{guided}", f"teacher.hidden_states@{hint}"))
     return [hint_term], [kd_term("kd", temperature=temperature, weight=alpha), sft_term("ce", 1 - alpha)], reg
 
 # %% ../../nbs/methods/fitnets.ipynb #db3020bd
-def train_fitnet(method: str, seed: int, data: DigitsTransfer, teacher, s1: int, s2: int, hidden=(16,) * 5, guided: int = 2,
-                 hint: int = 0, lr: float = 3e-3) -> tuple:
+def train_fitnet(method: str, seed: int, data: DigitsTransfer, teacher, s1: int, s2: int, hidden=(16,) * 5,
+                 guided: int = 2, hint: int = 0, lr: float = 3e-3) -> tuple:
     "One student: 'FitNet' (hints, then KD), 'KD only' or 'scratch' (labels); returns (metrics, history)."
     torch.manual_seed(seed)
     student = MLPClassifier(64, hidden, 10)
     st1, st2, reg = fitnet_terms(hidden[guided], teacher.layers[hint].out_features, guided, hint)
-    full = DigitsTransfer(data.X, data.y, data.y, data.X_test, data.y_test, data.batch_size)  # FitNets is supervised: all labels
+    # FitNets is supervised: every training image keeps its label
+    full = DigitsTransfer(data.X, data.y, data.y, data.X_test, data.y_test, data.batch_size)
     if method == "FitNet":
-        d = Distiller(student, st1, teacher=teacher, modules={"regressor": reg}, lr=lr, seed=seed, progress=False, log_every=5,
-                      callbacks=[StageSchedule({0: st1, s1: st2})])
+        d = Distiller(student, st1, teacher=teacher, modules={"regressor": reg}, lr=lr, seed=seed, progress=False,
+                      log_every=5, callbacks=[StageSchedule({0: st1, s1: st2})])
     elif method == "KD only": d = Distiller(student, st2, teacher=teacher, lr=lr, seed=seed, progress=False)
     else: d = Distiller(student, [sft_term("ce")], lr=lr, seed=seed, progress=False)
     h = d.fit(full.batches(), s1 + s2)

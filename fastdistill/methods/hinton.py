@@ -63,7 +63,8 @@ def hinton_terms(temperature: float, alpha: float = 0.9) -> list:
 def closeness(student: nn.Module, teacher: nn.Module, X: torch.Tensor, y: torch.Tensor) -> dict:
     "Test accuracy, top-1 agreement with the teacher and KL(teacher ‖ student) at τ = 1."
     s, t = student.eval()(X), teacher.eval()(X)
-    return {"accuracy": float((s.argmax(-1) == y).float().mean()), "agreement": float((s.argmax(-1) == t.argmax(-1)).float().mean()),
+    return {"accuracy": float((s.argmax(-1) == y).float().mean()),
+            "agreement": float((s.argmax(-1) == t.argmax(-1)).float().mean()),
             "kl_to_teacher": float(forward_kl(s, t))}
 
 # %% ../../nbs/methods/hinton_kd.ipynb #1d1fe271
@@ -72,10 +73,13 @@ def run_digits(method: str, seed: int, data: DigitsTransfer, teacher: nn.Module,
     "One student: method 'hard' (labelled subset only) or 'KD T=<τ>' (transfer set)."
     torch.manual_seed(seed)
     student = MLPClassifier(64, hidden, 10)
-    if method == "hard": d = Distiller(student, [hard_label_term()], lr=lr, seed=seed, progress=False); b = data.batches(labelled_only=True)
+    if method == "hard":
+        d = Distiller(student, [hard_label_term()], lr=lr, seed=seed, progress=False)
+        b = data.batches(labelled_only=True)
     else:
         tau = float(method.split("=")[1])
-        d = Distiller(student, hinton_terms(tau, alpha), teacher=teacher, lr=lr, seed=seed, progress=False); b = data.batches()
+        d = Distiller(student, hinton_terms(tau, alpha), teacher=teacher, lr=lr, seed=seed, progress=False)
+        b = data.batches()
     d.fit(b, steps)
     return {"method": method, "seed": seed, **closeness(student, teacher, data.X_test, data.y_test)}
 
@@ -100,6 +104,7 @@ def llm_sparse_vs_sft(limit: int, steps: int, seeds=(0,), artifacts_dir=None, ev
             cfg.distill.sft_weight = sft_w
             model, tok, _ = distill_student(cfg, rows, teacher.tokenizer, kd=kd, seed=seed)
             m = evaluate(cfg.task, model, tok, "test", eval_limit)
-            out.append({"method": name, "seed": seed, "train_rows": len(rows), "result_match": m["result_match"], "exec_pass": m["exec_pass"]})
+            out.append({"method": name, "seed": seed, "train_rows": len(rows), "result_match": m["result_match"],
+                        "exec_pass": m["exec_pass"]})
     return out
 

@@ -1,4 +1,4 @@
-"""Learning an Intermediate Representation-based Teacher (LIT; Koratana et al., 2019): each student block learns its section of the teacher from the teacher's own inputs, then the student is fine-tuned end to end.
+"""LIT (Koratana et al., 2019): each student block learns its teacher section, then end-to-end fine-tuning.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/methods/lit.html.md"""
 
@@ -41,7 +41,8 @@ class ResidualMLP(nn.Module):
 def lit_term(student: ResidualMLP, teacher_blocks: int, name: str = "lit") -> LossTerm:
     "Σ_i MSE(student block i on the teacher's section-i input (detached), the teacher's section-i output)."
     k = teacher_blocks // len(student.blocks)
-    if k * len(student.blocks) != teacher_blocks: raise ValueError(f"{teacher_blocks} teacher blocks do not split into {len(student.blocks)} equal sections")
+    if k * len(student.blocks) != teacher_blocks:
+        raise ValueError(f"{teacher_blocks} teacher blocks do not split into {len(student.blocks)} equal sections")
     ends = [k * (i + 1) - 1 for i in range(len(student.blocks))]
     spec = ",".join(map(str, ends))
     def fn(s):
@@ -72,7 +73,10 @@ def train_lit(method: str, seed: int, data: DigitsTransfer, teacher: ResidualMLP
         s = student_from_teacher(teacher, n_blocks, seed)
         kd = [kd_term("kd", temperature=2.0, weight=0.9), sft_term("ce", 0.1)]
         if method == "LIT + FT":
-            h = Distiller(s, [lit_term(s, len(teacher.blocks))], teacher=teacher, lr=lr, seed=seed, progress=False, log_every=5).fit(full.batches(), lit_steps)
+            h = Distiller(s, [lit_term(s, len(teacher.blocks))], teacher=teacher, lr=lr, seed=seed, progress=False,
+                          log_every=5).fit(full.batches(), lit_steps)
             Distiller(s, kd, teacher=teacher, lr=lr / 3, seed=seed, progress=False).fit(full.batches(), ft_steps)
-        else: h = Distiller(s, kd, teacher=teacher, lr=lr, seed=seed, progress=False).fit(full.batches(), lit_steps + ft_steps)
+        else:
+            h = Distiller(s, kd, teacher=teacher, lr=lr, seed=seed, progress=False).fit(full.batches(),
+                                                                                        lit_steps + ft_steps)
     return {"method": method, "seed": seed, **closeness(s, teacher, data.X_test, data.y_test)}, h

@@ -1,4 +1,4 @@
-"""A teacher answers, the pipeline curates, a student learns from the stored top-k log-probabilities and the selected text, and both are evaluated on held-out data.
+"""A teacher answers, the pipeline curates, a student learns from stored top-k logprobs and text; all are evaluated.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/methods/sparse_kd.html.md"""
 
@@ -54,7 +54,8 @@ class RunConfig(PipelineConfig):
     eval: EvalConfig = section(EvalConfig)
     def __post_init__(self):
         if self.eval.split == self.split:
-            raise FieldErrors([("eval.split", f"{self.eval.split!r} is the split the teacher's questions come from; evaluate on held-out data")])
+            raise FieldErrors([("eval.split", f"{self.eval.split!r} is the split the teacher's questions come from; "
+                                              "evaluate on held-out data")])
 
 
 # %% ../../nbs/methods/sparse_kd.ipynb #b2a62b6a
@@ -71,27 +72,37 @@ def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer) -> t
             rows.append({"sample_id": r["gen_id"], "prompt_ids": r["prompt_ids"], "completion_ids": r["token_ids"],
                          "topk_ids": r["topk_ids"], "topk_logprobs": r["topk_logprobs"]}); how["stored top-k"] += 1
         elif (s := by_id[r["gen_id"]]) is not None:
-            rows.append({"sample_id": r["gen_id"], "prompt_ids": teacher.prompt_ids(r["prompt"]), "completion_ids": s["token_ids"],
-                         "topk_ids": s["topk_ids"], "topk_logprobs": [[max(v, -1e4) for v in x] for x in s["topk_logprobs"]]}); how["re-scored"] += 1
+            rows.append(
+                {
+                    "sample_id": r["gen_id"],
+                    "prompt_ids": teacher.prompt_ids(r["prompt"]),
+                    "completion_ids": s["token_ids"],
+                    "topk_ids": s["topk_ids"],
+                    "topk_logprobs": [[max(v, -1e4) for v in x] for x in s["topk_logprobs"]],
+                }
+            )
+            how["re-scored"] += 1
         else:
             c = encode_completion(tokenizer, r["clean_text"])
-            rows.append({"sample_id": r["gen_id"], "prompt_ids": encode_prompt(tokenizer, r["prompt"]), "completion_ids": c,
+            rows.append({"sample_id": r["gen_id"], "prompt_ids": encode_prompt(tokenizer, r["prompt"]),
+                         "completion_ids": c,
                          "topk_ids": [[i] for i in c], "topk_logprobs": [[0.0] for _ in c]}); how["one-hot"] += 1
     return rows, how
 
-
 # %% ../../nbs/methods/sparse_kd.ipynb #08b5d077
-def distill_student(cfg: RunConfig, rows: list, teacher_tokenizer=None, kd: bool = True, progress: bool = False, seed: int | None = None) -> tuple:
-    "Train a zoo-size student on offline teacher rows: KD on the stored top-k plus SFT (or SFT alone); returns (model, tokenizer, history)."
+def distill_student(cfg: RunConfig, rows: list, teacher_tokenizer=None, kd: bool = True, progress: bool = False,
+                    seed: int | None = None) -> tuple:
+    "Train a student on offline teacher rows: stored top-k KD + SFT (or SFT alone) → (model, tokenizer, history)."
     d, seed = cfg.distill, cfg.seed if seed is None else seed
     st = get_student(cfg.task, d.student, seed=seed)
     terms = [sft_term("sft", d.sft_weight)]
-    if kd: terms.insert(0, kd_term("kd", teacher="batch.topk", mask="batch.kd_mask", tail="bucket", temperature=d.temperature, weight=d.kd_weight))
+    if kd:
+        terms.insert(0, kd_term("kd", teacher="batch.topk", mask="batch.kd_mask", tail="bucket",
+                                temperature=d.temperature, weight=d.kd_weight))
     data = OfflineTeacherData(rows, batch_size=d.batch_size, pad_id=st.tokenizer.pad_token_id, source="select")
     dist = Distiller(st.model, terms, lr=d.lr, seed=seed, progress=progress, student_tokenizer=st.tokenizer,
                      teacher_tokenizer=teacher_tokenizer, log_every=10)
     return st.model, st.tokenizer, dist.fit(data, d.steps)
-
 
 # %% ../../nbs/methods/sparse_kd.ipynb #8b4b6f66
 def _evaluator(store: ArtifactStore, run_id: str, cfg: RunConfig, teacher: Teacher, evals: list):
@@ -102,14 +113,16 @@ def _evaluator(store: ArtifactStore, run_id: str, cfg: RunConfig, teacher: Teach
         e = {"key": key, "model": name, "seed": cfg.seed, "stage": f"eval-{key}", **m, **extra}
         if key != "teacher" and any(x["key"] == "teacher" for x in evals):
             e["answer_agreement_with_teacher"] = answer_agreement(store, run_id, key, "teacher")
-            if tt is not None and tok.get_vocab() == tt.get_vocab(): e.update(lm_heldout(teacher.model, model, tok, cfg.task, cfg.eval.split, cfg.eval.limit))
+            if tt is not None and tok.get_vocab() == tt.get_vocab():
+                e.update(lm_heldout(teacher.model, model, tok, cfg.task, cfg.eval.split, cfg.eval.limit))
         evals.append(e)
         return e
     return evaluate
 
 
 # %% ../../nbs/methods/sparse_kd.ipynb #b5d4ad88
-STUDENTS = {"student-kd-sft": ("student after: KD top-k + SFT", True), "student-sft": ("student after: SFT only (baseline)", False)}
+STUDENTS = {"student-kd-sft": ("student after: KD top-k + SFT", True),
+            "student-sft": ("student after: SFT only (baseline)", False)}
 
 def _train_students(store, run_id, cfg: RunConfig, teacher: Teacher, evaluate, summary: dict, progress: bool) -> dict:
     "Untrained student, KD+SFT student and (optionally) the SFT baseline, each evaluated; returns their loss curves."
@@ -137,21 +150,27 @@ def _train_students(store, run_id, cfg: RunConfig, teacher: Teacher, evaluate, s
 def _figures(stages: list, evals: list, curves: dict, metric: str, split: str) -> dict:
     "The run report's figures: rows per stage, training curves, the held-out metric per model."
     import plotly.graph_objects as go
-    figs = {"Rows kept per stage": go.Figure([go.Bar(x=[s["stage"] for s in stages], y=[s["kept"] for s in stages], name="kept"),
-                                              go.Bar(x=[s["stage"] for s in stages], y=[s["rejected"] + s["errored"] for s in stages],
-                                                     name="rejected or errored")], layout=dict(barmode="stack", height=340))}
+    figs = {"Rows kept per stage": go.Figure([go.Bar(x=[s["stage"] for s in stages], y=[s["kept"] for s in stages],
+                                                     name="kept"),
+                                              go.Bar(x=[s["stage"] for s in stages],
+                                                     y=[s["rejected"] + s["errored"] for s in stages],
+                                                     name="rejected or errored")],
+                                             layout=dict(barmode="stack", height=340))}
     if curves:
-        tr = [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=f"{n}: {col}") for n, c in curves.items() for col, pts in c.items() if pts]
+        tr = [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts],
+                         name=f"{n}: {col}") for n, c in curves.items() for col, pts in c.items() if pts]
         figs["Student training"] = go.Figure(tr, layout=dict(height=340, xaxis_title="step", yaxis_title="loss"))
     n = evals[0]["n"] if evals else 0
-    figs[f"Held-out {metric} ({split}, {n} questions)"] = go.Figure([go.Bar(x=[e["model"] for e in evals], y=[e.get(metric) for e in evals])],
+    figs[f"Held-out {metric} ({split}, {n} questions)"] = go.Figure([go.Bar(x=[e["model"] for e in evals],
+                                                                            y=[e.get(metric) for e in evals])],
                                                                      layout=dict(height=360))
     return figs
 
 
 # %% ../../nbs/methods/sparse_kd.ipynb #43448818
-def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str | Path | None = None, progress: bool = False) -> dict:
-    "The whole job for a config: pipeline → distill (KD + SFT, and an SFT-only baseline) → evaluate → reports. Returns the summary."
+def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str | Path | None = None,
+        progress: bool = False) -> dict:
+    "The whole job: pipeline → distill (KD + SFT, and an SFT-only baseline) → evaluate → reports; returns the summary."
     cfg = read_config(RunConfig, config)
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
@@ -159,27 +178,45 @@ def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str 
     teacher = build_teacher(cfg.teacher, cfg.task, store)
     run_id = run_pipeline(store, cfg, teacher, progress)
     stages = reconcile(store, run_id, STAGES)
-    summary = {"run_id": run_id, "config": cfg, "stages": stages, "kd_data": {}, "pipeline_s": round(time.perf_counter() - t0, 1),
-               "quality": [{"stage": s, **{k: v for k, v in store.reports(run_id, s)["quality"].items() if k != "judge_score"}} for s in STAGES],
-               "timing": [{"stage": s, **store.reports(run_id, s)["timing"]} for s in STAGES], "teacher": teacher.describe()}
+    summary = {
+        "run_id": run_id,
+        "config": cfg,
+        "stages": stages,
+        "kd_data": {},
+        "pipeline_s": round(time.perf_counter() - t0, 1),
+        "quality": [
+            {"stage": s, **{k: v for k, v in store.reports(run_id, s)["quality"].items() if k != "judge_score"}}
+            for s in STAGES
+        ],
+        "timing": [{"stage": s, **store.reports(run_id, s)["timing"]} for s in STAGES],
+        "teacher": teacher.describe(),
+    }
     evals, curves = [], {}
     evaluate = _evaluator(store, run_id, cfg, teacher, evals)
     if isinstance(teacher, HFTeacher): evaluate("teacher", "teacher", teacher.model, teacher.tokenizer)
     if cfg.distill.enabled: curves = _train_students(store, run_id, cfg, teacher, evaluate, summary, progress)
     return _finish(store, run_id, cfg, teacher, summary, evals, curves, t0)
 
-
 # %% ../../nbs/methods/sparse_kd.ipynb #ef93ac8a
-def _finish(store, run_id, cfg: RunConfig, teacher: Teacher, summary: dict, evals: list, curves: dict, t0: float) -> dict:
+def _finish(store, run_id, cfg: RunConfig, teacher: Teacher, summary: dict, evals: list, curves: dict,
+            t0: float) -> dict:
     "Headline, reports and the summary's paths."
     metric, by_key = get_task(cfg.task).headline_metric, {e["key"]: e for e in evals}
-    summary.update(evaluation=evals, wall_s=round(time.perf_counter() - t0, 1), teacher_requests=teacher.requests, metric=metric)
+    summary.update(evaluation=evals, wall_s=round(time.perf_counter() - t0, 1), teacher_requests=teacher.requests,
+                   metric=metric)
     before, after = by_key.get("student-untrained"), by_key.get("student-kd-sft")
-    summary["headline"] = (f"{cfg.task}: {summary['stages'][-1]['kept']} selected examples from {summary['stages'][0]['input']} questions; "
-                           + (f"student {metric} {before[metric]:.3f} → {after[metric]:.3f} on {cfg.eval.split}" if after else "no student trained")
-                           + f"; wall {summary['wall_s']} s, teacher requests {teacher.requests}")
+    summary["headline"] = (
+        f"{cfg.task}: {summary['stages'][-1]['kept']} selected examples from "
+        f"{summary['stages'][0]['input']} questions; "
+        + (
+            f"student {metric} {before[metric]:.3f} → {after[metric]:.3f} on {cfg.eval.split}"
+            if after
+            else "no student trained"
+        )
+        + f"; wall {summary['wall_s']} s, teacher requests {teacher.requests}"
+    )
     summary["config"] = config_to_dict(cfg)
-    summary["report"] = str(write_run_report(store, run_id, summary, _figures(summary["stages"], evals, curves, metric, cfg.eval.split)))
+    summary["report"] = str(write_run_report(store, run_id, summary, _figures(summary["stages"], evals, curves, metric,
+                                                                              cfg.eval.split)))
     summary["eval_report"] = str(write_eval_report(store, run_id))
     return summary
-
