@@ -1,0 +1,210 @@
+"""Mutation check: inject plausible wrong implementations into the methods, one at a time; the tests must catch each.
+
+    python tools/mutants.py            # every variant; exit 1 if any survives (or the unmutated copy fails)
+    python tools/mutants.py --list     # the variants, by method, with the mistake each one stands for
+    python tools/mutants.py -k lit     # only variants whose method or name contains "lit"
+
+Each variant is a text substitution in the exported package (`fastdistill/…py`, which nbdev writes from the
+notebooks). It is applied to a scratch copy of the package; the fast mechanism tests (`tests/test_mechanisms.py`,
+those selected for the variant's method) then run against that copy in a fresh interpreter. A variant is *killed*
+when a test fails (pytest exit status 1); a collection or import error does not count as a kill — the substitution
+must leave importable code. Before any variant, the same tests run on the unmutated copy and must pass, so a
+kill is the variant's doing. Every future method issue adds its own variants here.
+"""
+from __future__ import annotations
+import argparse, os, shutil, subprocess, sys, tempfile, time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = "tests/test_mechanisms.py"
+SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
+    "losses": "kd_term or divergences or temperature",
+    "hinton": "kd_term or temperature or hinton or hard_label",
+    "fitnets": "fitnet",
+    "born_again": "ban or cwtm or dkpp or generation",
+    "lit": "lit or student_from_teacher",
+    "sparse_kd": "stored_topk or sft_labels or distill_student",
+}
+
+@dataclass
+class Mutant:
+    method: str  # a key of SELECT
+    name: str
+    why: str  # the mistake it stands for
+    file: str  # path in the package
+    old: str  # text that occurs `count` times in the file (every occurrence is replaced)
+    new: str
+    count: int = 1
+
+M = Mutant
+MUTANTS = [
+    # divergences (nbs/10_losses.ipynb): what every KD method builds on
+    M("losses", "student-not-softened", "temperature applied to the teacher only",
+      "fastdistill/losses.py", "lq_full = F.log_softmax(s_logits.to(dt) / temperature, dim=-1)",
+      "lq_full = F.log_softmax(s_logits.to(dt), dim=-1)"),
+    M("losses", "tau-not-squared", "gradient scale τ instead of τ²",
+      "fastdistill/losses.py", "scale = temperature ** 2 if scale_t2 else 1.0", "scale = temperature if scale_t2 else 1.0"),
+    M("losses", "forward-kl-reversed", "KL(student ‖ teacher) under the name forward KL",
+      "fastdistill/losses.py", '"forward_kl": lambda lp, lq: _plogr(lp, lq)', '"forward_kl": lambda lp, lq: _plogr(lq, lp)'),
+    M("losses", "chunked-path-unscaled", "the memory-saving (gradient) path forgets the τ² scale",
+      "fastdistill/losses.py", "part = (per if w is None else per * w).sum() * (scale / denom)",
+      "part = (per if w is None else per * w).sum() / denom"),
+    # Hinton KD (nbs/methods/hinton_kd.ipynb)
+    M("hinton", "reverse-kl", "the soft term distils with reverse KL",
+      "fastdistill/methods/hinton.py", 'kd_term("soft", temperature=temperature, weight=alpha)',
+      'kd_term("soft", divergence="reverse_kl", temperature=temperature, weight=alpha)'),
+    M("hinton", "no-tau-squared", "the soft term is not multiplied by τ²",
+      "fastdistill/methods/hinton.py", 'kd_term("soft", temperature=temperature, weight=alpha)',
+      'kd_term("soft", temperature=temperature, weight=alpha, scale_t2=False)'),
+    M("hinton", "alpha-swapped", "α weights the hard term instead of the soft one",
+      "fastdistill/methods/hinton.py", 'weight=alpha), hard_label_term(1 - alpha)]',
+      'weight=1 - alpha), hard_label_term(alpha)]'),
+    M("hinton", "hard-mean-over-batch", "the hard-label CE is averaged over all rows, labelled or not",
+      "fastdistill/methods/hinton.py", "/ (y >= 0).sum().clamp_min(1)", "/ len(y)"),
+    # FitNets (nbs/methods/fitnets.ipynb)
+    M("fitnets", "guided-off-by-one", "the guided layer is the one after the intended index",
+      "fastdistill/methods/fitnets.py", 'hint_term = LossTerm("hint", lambda s: hint_mse(s[f"student.hidden_states@{guided}"],',
+      'guided += 1\n    hint_term = LossTerm("hint", lambda s: hint_mse(s[f"student.hidden_states@{guided}"],'),
+    M("fitnets", "no-hint-stage", "KD from the first step: the hint stage is skipped",
+      "fastdistill/methods/fitnets.py", "callbacks=[StageSchedule({0: st1, s1: st2})]",
+      "callbacks=[StageSchedule({0: st2})]"),
+    M("fitnets", "stage-two-at-tau-1", "the second stage's KD forgets the temperature",
+      "fastdistill/methods/fitnets.py", 'kd_term("kd", temperature=temperature, weight=alpha)', 'kd_term("kd", weight=alpha)'),
+    M("fitnets", "hint-layer-last", "the teacher's hint is its last hidden layer, not the chosen one",
+      "fastdistill/methods/fitnets.py", 's[f"teacher.hidden_states@{hint}"], reg)', 's[f"teacher.hidden_states@-1"], reg)'),
+    # Born-Again networks (nbs/methods/born_again.ipynb)
+    M("born_again", "warm-start", "each generation starts from its teacher's weights instead of a fresh init",
+      "fastdistill/methods/born_again.py", "            student = MLPClassifier(64, hidden, 10)\n",
+      "            student = MLPClassifier(64, hidden, 10)\n"
+      "            if parent is not None: student.load_state_dict(load_generation(store, parent).state_dict())\n"),
+    M("born_again", "teacher-always-first", "every generation learns from generation 0, not from its predecessor",
+      "fastdistill/methods/born_again.py", "load_generation(store, parent)", "load_generation(store, chain[0])"),
+    M("born_again", "one-init-seed", "all generations share one initialisation",
+      "fastdistill/methods/born_again.py", "torch.manual_seed(seed * 1000 + g)", "torch.manual_seed(seed)"),
+    M("born_again", "ban-reverse-kl", "the BAN term distils with KL(student ‖ teacher)",
+      "fastdistill/methods/born_again.py", "kl = (pt * (pt.clamp_min(1e-30).log() - lq)).sum(-1).mean()",
+      "kl = (lq.exp() * (lq - pt.clamp_min(1e-30).log())).sum(-1).mean()"),
+    M("born_again", "cwtm-batch-mean", "CWTM weights averaged over the batch instead of normalised by their sum",
+      "fastdistill/methods/born_again.py", "* w / w.sum()).sum()", "* w).mean()"),
+    M("born_again", "dkpp-moves-top", "DKPP permutes the top class too",
+      "fastdistill/methods/born_again.py", "rand = torch.rand(pt.shape, device=pt.device).scatter_(-1, top, -1.0)",
+      "rand = torch.rand(pt.shape, device=pt.device)"),
+    # LIT (nbs/methods/lit.ipynb)
+    M("lit", "section-ends-shifted", "sections end at k·i instead of k·(i+1) − 1",
+      "fastdistill/methods/lit.py", "ends = [k * (i + 1) - 1 for i in range(len(student.blocks))]",
+      "ends = [k * i for i in range(len(student.blocks))]"),
+    M("lit", "inputs-are-outputs", "each block reads its own section's output instead of its input",
+      "fastdistill/methods/lit.py", 'ins = [s["teacher.module:stem"]] + outs[:-1]', "ins = outs"),
+    M("lit", "student-chain", "blocks are chained on the student's own outputs (not the teacher's inputs)",
+      "fastdistill/methods/lit.py",
+      "return sum(F.mse_loss(b(i.detach()), o.detach()) for b, i, o in zip(student.blocks, ins, outs))",
+      "h, tot = ins[0].detach(), 0\n"
+      "        for b, o in zip(student.blocks, outs): h = b(h); tot = tot + F.mse_loss(h, o.detach())\n"
+      "        return tot"),
+    M("lit", "blocks-copied", "the student's blocks start as copies of the teacher's first blocks",
+      "fastdistill/methods/lit.py", "s.stem.load_state_dict(teacher.stem.state_dict());",
+      "[b.load_state_dict(tb.state_dict()) for b, tb in zip(s.blocks, teacher.blocks)]; "
+      "s.stem.load_state_dict(teacher.stem.state_dict());"),
+    M("lit", "head-not-copied", "the student's head is a fresh init instead of the teacher's",
+      "fastdistill/methods/lit.py", "; s.head.load_state_dict(teacher.head.state_dict())", ""),
+    # sparse KD from stored top-k (nbs/methods/sparse_kd.ipynb, and the offline batches it trains on)
+    M("sparse_kd", "topk-shifted", "the stored top-k sits at the token's own position, not the one predicting it",
+      "fastdistill/distiller.py", "P - 1:P - 1 + C", "P:P + C", count=3),
+    M("sparse_kd", "sft-on-prompt", "the SFT labels include the prompt tokens",
+      "fastdistill/distiller.py", "labels[b, P:P + C] = ids[b, P:P + C]", "labels[b, :P + C] = ids[b, :P + C]"),
+    M("sparse_kd", "kd-unmasked", "KD also runs on prompt and padding positions",
+      "fastdistill/methods/sparse_kd.py", 'kd_term("kd", teacher="batch.topk", mask="batch.kd_mask", tail="bucket",',
+      'kd_term("kd", teacher="batch.topk", tail="bucket",'),
+    M("sparse_kd", "weights-swapped", "the KD term carries the SFT weight",
+      "fastdistill/methods/sparse_kd.py", "temperature=d.temperature, weight=d.kd_weight",
+      "temperature=d.temperature, weight=d.sft_weight"),
+    M("sparse_kd", "temperature-ignored", "the configured temperature never reaches the KD term",
+      "fastdistill/methods/sparse_kd.py", "temperature=d.temperature, weight=d.kd_weight", "weight=d.kd_weight"),
+]
+
+def check_applies(m: Mutant, root: Path = ROOT) -> str:
+    "The file's text with the variant applied; raises if `old` does not occur exactly once."
+    text = (root/m.file).read_text()
+    n = text.count(m.old)
+    if n != m.count:
+        raise ValueError(f"mutant {m.method}/{m.name}: its text occurs {n} times in {m.file} (need {m.count})")
+    return text.replace(m.old, m.new)
+
+def _pytest_args(select: str) -> list:
+    return [TESTS, "-q", "-x", "-p", "no:cacheprovider", "-k", select, "-o", "addopts=", "--timeout", "300"]
+
+def _run_tests(pkg_root: Path, select: str) -> tuple:
+    "Run the selected tests against the package under `pkg_root`: (pytest exit status, its last line)."
+    if hasattr(os, "fork"): return _run_forked(pkg_root, select)
+    # -P: do not put the working directory (this checkout) ahead of PYTHONPATH (the scratch copy)
+    env = {**os.environ, "PYTHONPATH": str(pkg_root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "FASTDISTILL_EXPECT_PACKAGE": str(pkg_root/"fastdistill")}
+    r = subprocess.run([sys.executable, "-P", "-m", "pytest", *_pytest_args(select)], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    return r.returncode, (r.stdout + r.stderr).strip().splitlines()[-1:] or [""]
+
+def _preload():
+    """Import the package once in this process, so its dependencies (torch, transformers' lazily loaded model
+    classes, datasets, …) are loaded before forking; each child drops every `fastdistill` module and imports the
+    scratch copy afresh."""
+    import pytest, fastdistill.methods.born_again, fastdistill.methods.fitnets  # noqa: F401
+    import fastdistill.methods.hinton, fastdistill.methods.lit, fastdistill.methods.sparse_kd  # noqa: F401
+
+def _run_forked(pkg_root: Path, select: str) -> tuple:
+    "Fork (the dependencies are already imported), import fastdistill from `pkg_root` in the child, run pytest."
+    out = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False); out.close()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 3
+        try:
+            fd = os.open(out.name, os.O_WRONLY | os.O_TRUNC)
+            os.dup2(fd, 1); os.dup2(fd, 2)
+            os.chdir(ROOT)
+            sys.path[:] = [str(pkg_root)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT]
+            os.environ["FASTDISTILL_EXPECT_PACKAGE"] = str(pkg_root/"fastdistill")
+            for name in [n for n in sys.modules if n == "fastdistill" or n.startswith("fastdistill.")]:
+                del sys.modules[name]
+            import pytest
+            code = int(pytest.main(_pytest_args(select)))
+            sys.stdout.flush(); sys.stderr.flush()
+        finally: os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    rc = os.waitstatus_to_exitcode(status)
+    lines = Path(out.name).read_text(errors="replace").strip().splitlines()
+    os.unlink(out.name)
+    return rc, lines[-1:] or [""]
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("-k", default="", help="only variants whose method or name contains this text")
+    a = ap.parse_args(argv)
+    chosen = [m for m in MUTANTS if a.k in m.method or a.k in m.name]
+    if a.list:
+        for m in chosen: print(f"{m.method:11s} {m.name:24s} {m.why}")
+        return 0
+    for m in chosen: check_applies(m)
+    if hasattr(os, "fork"): _preload()
+    survived, failed_base = [], []
+    with tempfile.TemporaryDirectory(prefix="fd-mutants-") as tmp:
+        scratch = Path(tmp)
+        shutil.copytree(ROOT/"fastdistill", scratch/"fastdistill", ignore=shutil.ignore_patterns("__pycache__"))
+        for method in dict.fromkeys(m.method for m in chosen):  # the unmutated copy passes each selection
+            rc, tail = _run_tests(scratch, SELECT[method])
+            if rc != 0: failed_base.append(method); print(f"BASELINE FAILS {method}: rc={rc} {tail[0]}")
+        if failed_base: return 1
+        for m in chosen:
+            path = scratch/m.file
+            original = path.read_text()
+            path.write_text(check_applies(m))
+            t0 = time.perf_counter()
+            try: rc, tail = _run_tests(scratch, SELECT[m.method])
+            finally: path.write_text(original)
+            verdict = "killed" if rc == 1 else "SURVIVED" if rc == 0 else f"ERROR (pytest exit {rc})"
+            print(f"{verdict:9s} {m.method:11s} {m.name:24s} {time.perf_counter() - t0:5.1f}s  {tail[0][:80]}")
+            if rc != 1: survived.append(m)
+    print(f"{len(chosen) - len(survived)} of {len(chosen)} variants killed")
+    return 1 if survived else 0
+
+if __name__ == "__main__": sys.exit(main())
