@@ -275,3 +275,34 @@ def test_distill_student_kd_is_masked_bucketed_forward_kl_at_the_configured_weig
     torch.testing.assert_close(kd(sig), 0.7 * want)
     with pytest.raises(Stop): sparse_kd.distill_student(cfg, _rows(), kd=False)
     assert [t.name for t in seen["terms"]] == ["sft"]
+
+# ---------------------------------------------------------------- Hinton's controls
+
+from fastdistill.methods import hinton
+from fastdistill.methods.hinton import argmax_terms, run_digits
+
+def test_argmax_control_is_hintons_objective_with_the_teachers_top1_as_a_hard_target(logits):
+    zs, zt = logits
+    y = torch.tensor([2, -1, 0, -1])
+    got = sum(t({"student.logits": zs, "teacher.logits": zt, "batch.labels": y}) for t in argmax_terms(0.8))
+    pseudo = -(F.log_softmax(zs, -1)[torch.arange(4), zt.argmax(-1)]).mean()
+    hard = -(F.log_softmax(zs, -1)[[0, 2], [2, 0]]).mean()
+    torch.testing.assert_close(got, 0.8 * pseudo + 0.2 * hard)
+
+@pytest.mark.parametrize("method", ["hard", "argmax", "KD T=2"])
+@pytest.mark.parametrize("transfer", ["all", "labelled"])
+def test_hinton_arms_draw_from_the_intended_transfer_set(monkeypatch, method, transfer):
+    import random
+    seen = {}
+    class Spy:
+        def __init__(self, student, terms, teacher=None, **kw): seen["teacher"], seen["terms"] = teacher, terms
+        def fit(self, batches, steps): seen["batches"] = batches
+    monkeypatch.setattr(hinton, "Distiller", Spy)
+    data = tiny_data()
+    teacher = MLPClassifier(64, (8,), 10)
+    run_digits(method, 0, data, teacher, steps=1, hidden=(8,), transfer=transfer)
+    rng = random.Random(0)
+    labels = torch.cat([seen["batches"](rng)["labels"] for _ in range(20)])
+    only_labelled = method == "hard" or transfer == "labelled"
+    assert bool((labels >= 0).all()) == only_labelled  # unlabelled rows (label -1) appear exactly when they should
+    assert (seen["teacher"] is None) == (method == "hard")

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = "tests/test_mechanisms.py"
 SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "losses": "kd_term or divergences or temperature",
-    "hinton": "kd_term or temperature or hinton or hard_label",
+    "hinton": "kd_term or temperature or hinton or hard_label or argmax",
     "fitnets": "fitnet",
     "born_again": "ban or cwtm or dkpp or generation",
     "lit": "lit or student_from_teacher",
@@ -62,6 +62,12 @@ MUTANTS = [
       'weight=1 - alpha), hard_label_term(alpha)]'),
     M("hinton", "hard-mean-over-batch", "the hard-label CE is averaged over all rows, labelled or not",
       "fastdistill/methods/hinton.py", "/ (y >= 0).sum().clamp_min(1)", "/ len(y)"),
+    M("hinton", "argmax-of-student", "the pseudo-label control takes the student's top-1, not the teacher's",
+      "fastdistill/methods/hinton.py", 'F.cross_entropy(s["student.logits"], s["teacher.logits"].argmax(-1))',
+      'F.cross_entropy(s["student.logits"], s["student.logits"].argmax(-1))'),
+    M("hinton", "transfer-ignored", "the small-transfer-set setting still trains on every image",
+      "fastdistill/methods/hinton.py", 'labelled_only=method == "hard" or transfer == "labelled"',
+      'labelled_only=method == "hard"'),
     # FitNets (nbs/methods/fitnets.ipynb)
     M("fitnets", "guided-off-by-one", "the guided layer is the one after the intended index",
       "fastdistill/methods/fitnets.py", 'hint_term = LossTerm("hint", lambda s: hint_mse(s[f"student.hidden_states@{guided}"],',

@@ -17,7 +17,8 @@ from ..models import MLPClassifier
 from ..tasks import get_task
 
 # %% auto #0
-__all__ = ['DigitsTransfer', 'digits_transfer', 'hard_label_term', 'hinton_terms', 'closeness', 'run_digits', 'llm_sparse_vs_sft']
+__all__ = ['DigitsTransfer', 'digits_transfer', 'hard_label_term', 'hinton_terms', 'argmax_terms', 'closeness', 'run_digits',
+           'llm_sparse_vs_sft']
 
 # %% ../../nbs/methods/hinton_kd.ipynb #78e2edb3
 @dataclass
@@ -58,6 +59,12 @@ def hinton_terms(temperature: float, alpha: float = 0.9) -> list:
     "α τ² KL(teacher_τ ‖ student_τ) + (1 − α) CE on labelled rows."
     return [kd_term("soft", temperature=temperature, weight=alpha), hard_label_term(1 - alpha)]
 
+# %% ../../nbs/methods/hinton_kd.ipynb #55fb4b32
+def argmax_terms(alpha: float = 0.9) -> list:
+    "α CE(teacher's top-1 answer) + (1 − α) CE on labelled rows: Hinton's objective with the soft targets made hard."
+    def fn(s): return F.cross_entropy(s["student.logits"], s["teacher.logits"].argmax(-1))
+    return [LossTerm("argmax", fn, alpha, ("student.logits", "teacher.logits")), hard_label_term(1 - alpha)]
+
 # %% ../../nbs/methods/hinton_kd.ipynb #201b2c0e
 @torch.no_grad()
 def closeness(student: nn.Module, teacher: nn.Module, X: torch.Tensor, y: torch.Tensor) -> dict:
@@ -69,19 +76,19 @@ def closeness(student: nn.Module, teacher: nn.Module, X: torch.Tensor, y: torch.
 
 # %% ../../nbs/methods/hinton_kd.ipynb #1d1fe271
 def run_digits(method: str, seed: int, data: DigitsTransfer, teacher: nn.Module, steps: int, hidden=(128,),
-               alpha: float = 0.9, lr: float = 3e-3) -> dict:
-    "One student: method 'hard' (labelled subset only) or 'KD T=<τ>' (transfer set)."
+               alpha: float = 0.9, lr: float = 3e-3,
+               transfer: str = "all") -> dict:  # "all": the whole training split; "labelled": the labelled rows only
+    "One student: 'hard' (labelled rows only), 'argmax' (teacher's top-1) or 'KD T=<τ>' on the transfer set."
+    if transfer not in ("all", "labelled"): raise ValueError(f"transfer={transfer!r}; choose all or labelled")
     torch.manual_seed(seed)
     student = MLPClassifier(64, hidden, 10)
-    if method == "hard":
-        d = Distiller(student, [hard_label_term()], lr=lr, seed=seed, progress=False)
-        b = data.batches(labelled_only=True)
-    else:
-        tau = float(method.split("=")[1])
-        d = Distiller(student, hinton_terms(tau, alpha), teacher=teacher, lr=lr, seed=seed, progress=False)
-        b = data.batches()
-    d.fit(b, steps)
-    return {"method": method, "seed": seed, **closeness(student, teacher, data.X_test, data.y_test)}
+    if method == "hard": terms, t = [hard_label_term()], None
+    elif method == "argmax": terms, t = argmax_terms(alpha), teacher
+    else: terms, t = hinton_terms(float(method.split("=")[1]), alpha), teacher
+    b = data.batches(labelled_only=method == "hard" or transfer == "labelled")
+    Distiller(student, terms, teacher=t, lr=lr, seed=seed, progress=False).fit(b, steps)
+    return {"method": method, "seed": seed, "transfer": transfer,
+            **closeness(student, teacher, data.X_test, data.y_test)}
 
 # %% ../../nbs/methods/hinton_kd.ipynb #7741a2ba
 def llm_sparse_vs_sft(limit: int, steps: int, seeds=(0,), artifacts_dir=None, eval_limit: int = 200) -> list:
