@@ -13,9 +13,11 @@ from .artifacts import ArtifactError
 from .pipeline import PipelineError
 from .teachers import TeacherError
 from .methods.sparse_kd import RunConfig, run
+from .results import ResultsError, reproduce
+
 
 # %% auto #0
-__all__ = ['DEMO_CONFIG', 'load_config', 'print_summary', 'main']
+__all__ = ['DEMO_CONFIG', 'load_config', 'print_summary', 'reproduce_command', 'main']
 
 # %% ../nbs/20_cli.ipynb #71d5d9e0
 DEMO_CONFIG = {}  # the defaults are the demo
@@ -39,6 +41,17 @@ def print_summary(s: dict, file=None):
     p(f"\nreport: {s['report']}\nevaluation report: {s['eval_report']}")
 
 
+# %% ../nbs/20_cli.ipynb #eb46906d
+def reproduce_command(a: argparse.Namespace) -> int:
+    "`fastdistill reproduce`: 0 if identical (or written), 1 if anything differs or was not compared, 2 on bad input."
+    try:
+        r = reproduce(a.notebook, a.profile, root=a.root, write=a.write, tol=a.tol,
+                      progress=not a.no_progress and sys.stderr.isatty())
+    except ResultsError as e: print(f"fastdistill: {e}", file=sys.stderr); return 2
+    print(r.summary())
+    if a.write: print(f"stored {r.path}")
+    return 0 if r.exact or a.write else 1
+
 # %% ../nbs/20_cli.ipynb #8809e98f
 def main(argv: list | None = None) -> int:
     "The `fastdistill` command."
@@ -53,7 +66,15 @@ def main(argv: list | None = None) -> int:
                        help="artifact store (default: settings.ini / FASTDISTILL_ARTIFACTS_DIR)")
         p.add_argument("--run-id", default=None, help="name the run (rerunning a name resumes it)")
         p.add_argument("--no-progress", action="store_true")
+    rp = sub.add_parser("reproduce", help="rerun a method notebook's recorded table; print what differs from its file")
+    rp.add_argument("notebook", help="the notebook's name, e.g. fitnets (see `fastdistill.results.STUDIES`)")
+    rp.add_argument("--profile", default="full", help="quick or full (default: full)")
+    rp.add_argument("--write", action="store_true", help="store the fresh rows as the profile's results file")
+    rp.add_argument("--tol", type=float, default=0.0, help="ignore differences up to this size (default: exact)")
+    rp.add_argument("--root", default=None, help="the project holding benchmarks/ (default: nearest settings.ini)")
+    rp.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
+    if a.cmd == "reproduce": return reproduce_command(a)
     try:
         cfg = load_config(a.config if a.cmd == "run" else DEMO_CONFIG)
         if a.run_id: cfg.run_id = a.run_id

@@ -17,9 +17,14 @@ from ..losses import LossTerm
 from ..distiller import Distiller
 from ..models import MLPClassifier
 from .hinton import DigitsTransfer
+import tempfile
+from tqdm.auto import tqdm
+from ..results import Study, register_study
+from .hinton import digits_transfer
+
 
 # %% auto #0
-__all__ = ['save_generation', 'load_generation', 'born_again', 'chain_report']
+__all__ = ['BAN_VARIANTS', 'STUDY', 'save_generation', 'load_generation', 'born_again', 'chain_report', 'ban_table']
 
 # %% ../../nbs/methods/born_again.ipynb #e5f1b076
 def _probs_term(kind: str, name: str = "ban") -> LossTerm:
@@ -111,3 +116,27 @@ def chain_report(store: ArtifactStore, chain: list, y_test: torch.Tensor) -> tup
     ens_acc = float((ens.argmax(-1) == y_test).float().mean())
     return rows, {"ensemble_accuracy": ens_acc,
                   "members_mean_accuracy": sum(r["accuracy"] for r in rows[1:]) / len(members)}
+
+# %% ../../nbs/methods/born_again.ipynb #b23ee82a
+BAN_VARIANTS = ("ban", "cwtm", "dkpp")
+
+def ban_table(seeds: list, generations: int, steps: int, store: ArtifactStore | None = None,
+              progress: bool = False) -> list:
+    "The recorded table: per variant and seed, one row per generation (kind 'generation') and one for the ensemble."
+    store = store or ArtifactStore(tempfile.mkdtemp(prefix="fd-ban-"))
+    data, rows = digits_transfer(), []
+    for variant, seed in tqdm([(v, s) for v in BAN_VARIANTS for s in seeds], desc="born-again", disable=not progress):
+        chain = born_again(store, data, generations, steps, variant=variant, seed=seed)
+        per_gen, e = chain_report(store, chain, data.y_test)
+        rows += [{"variant": variant, "seed": seed, "kind": "generation", "generation": r["generation"],
+                  "accuracy": r["accuracy"], "agreement_with_previous": r["agreement_with_previous"]} for r in per_gen]
+        rows.append({"variant": variant, "seed": seed, "kind": "ensemble", "generation": None, **e})
+    return rows
+
+STUDY = register_study(Study(
+    "born_again", ban_table,
+    {"quick": {"seeds": [0, 1], "generations": 3, "steps": 400},
+     "full": {"seeds": [0, 1, 2, 3, 4], "generations": 5, "steps": 1500}},
+    keys=("variant", "seed", "kind", "generation"),
+    claim="generation k vs generation 0 (same architecture and steps, only the targets differ) is the born-again "
+          "gain; BAN vs DKPP at the same generation isolates the non-argmax 'dark knowledge'"))

@@ -11,9 +11,14 @@ from ..losses import HintProjection, LossTerm, hint_mse, kd_term, sft_term
 from ..distiller import Distiller, StageSchedule
 from ..models import MLPClassifier
 from .hinton import DigitsTransfer, closeness
+from tqdm.auto import tqdm
+from ..results import Study, register_study
+from ..zoo import get_teacher
+from .hinton import digits_transfer
+
 
 # %% auto #0
-__all__ = ['fitnet_terms', 'train_fitnet']
+__all__ = ['FITNETS_ARMS', 'STUDY', 'fitnet_terms', 'train_fitnet', 'fitnets_table']
 
 # %% ../../nbs/methods/fitnets.ipynb #555a534f
 def fitnet_terms(student_dim: int, teacher_dim: int, guided: int, hint: int, temperature: float = 4.0,
@@ -41,3 +46,24 @@ def train_fitnet(method: str, seed: int, data: DigitsTransfer, teacher, s1: int,
     else: d = Distiller(student, [sft_term("ce")], lr=lr, seed=seed, progress=False)
     h = d.fit(full.batches(), s1 + s2)
     return {"method": method, "seed": seed, **closeness(student, teacher, data.X_test, data.y_test)}, h
+
+# %% ../../nbs/methods/fitnets.ipynb #8d6b70e4
+FITNETS_ARMS = ("FitNet", "KD only", "scratch")
+
+def fitnets_table(seeds: list, stage1_steps: int, stage2_steps: int, keep: dict | None = None,
+                  progress: bool = False) -> list:
+    "The recorded table: FitNet, KD only and scratch per seed (zoo's quick digits teacher); `keep` gets histories."
+    teacher, data, rows = get_teacher("digits", profile="quick", progress=False).model, digits_transfer(), []
+    for seed, method in tqdm([(s, m) for s in seeds for m in FITNETS_ARMS], desc="fitnets", disable=not progress):
+        r, h = train_fitnet(method, seed, data, teacher, stage1_steps, stage2_steps)
+        rows.append(r)
+        if keep is not None: keep[(method, seed)] = h
+    return rows
+
+STUDY = register_study(Study(
+    "fitnets", fitnets_table,
+    {"quick": {"seeds": [0, 1, 2], "stage1_steps": 200, "stage2_steps": 400},
+     "full": {"seeds": [0, 1, 2, 3, 4], "stage1_steps": 800, "stage2_steps": 1600}},
+    keys=("method", "seed"),
+    claim="FitNet vs KD only isolates the hint stage (same student, teacher, KD loss and total steps); "
+          "scratch shows what the teacher adds at all"))

@@ -15,10 +15,14 @@ from ..losses import LossTerm, forward_kl, kd_term
 from ..distiller import Distiller
 from ..models import MLPClassifier
 from ..tasks import get_task
+from tqdm.auto import tqdm
+from ..results import Study, register_study
+from ..zoo import get_teacher
+
 
 # %% auto #0
-__all__ = ['DigitsTransfer', 'digits_transfer', 'hard_label_term', 'hinton_terms', 'argmax_terms', 'closeness', 'run_digits',
-           'llm_sparse_vs_sft']
+__all__ = ['STUDY', 'DigitsTransfer', 'digits_transfer', 'hard_label_term', 'hinton_terms', 'argmax_terms', 'closeness',
+           'run_digits', 'digits_table']
 
 # %% ../../nbs/methods/hinton_kd.ipynb #78e2edb3
 @dataclass
@@ -90,28 +94,21 @@ def run_digits(method: str, seed: int, data: DigitsTransfer, teacher: nn.Module,
     return {"method": method, "seed": seed, "transfer": transfer,
             **closeness(student, teacher, data.X_test, data.y_test)}
 
-# %% ../../nbs/methods/hinton_kd.ipynb #7741a2ba
-def llm_sparse_vs_sft(limit: int, steps: int, seeds=(0,), artifacts_dir=None, eval_limit: int = 200) -> list:
-    "text2sql: students from stored top-k (sparse KD) and from selected text (SFT); held-out result match per seed."
-    import tempfile
-    from fastdistill.artifacts import ArtifactStore
-    from fastdistill.core import config_from_dict
-    from fastdistill.eval import evaluate
-    from fastdistill.pipeline import run_pipeline
-    from fastdistill.teachers import build_teacher
-    from fastdistill.methods.sparse_kd import RunConfig, distill_student, kd_rows
-    cfg = config_from_dict(RunConfig, {"limit": limit, "distill": {"steps": steps}, "eval": {"limit": eval_limit}})
-    store = ArtifactStore(artifacts_dir or tempfile.mkdtemp(prefix="fd-hinton-"))
-    teacher = build_teacher(cfg.teacher, cfg.task, store)
-    run = run_pipeline(store, cfg, teacher)
-    rows, _ = kd_rows(store, run, teacher, teacher.tokenizer)
-    out = []
-    for seed in seeds:
-        for name, kd, sft_w in (("sparse KD (top-k)", True, 0.0), ("SFT on text", False, 1.0)):
-            cfg.distill.sft_weight = sft_w
-            model, tok, _ = distill_student(cfg, rows, teacher.tokenizer, kd=kd, seed=seed)
-            m = evaluate(cfg.task, model, tok, "test", eval_limit)
-            out.append({"method": name, "seed": seed, "train_rows": len(rows), "result_match": m["result_match"],
-                        "exec_pass": m["exec_pass"]})
-    return out
+# %% ../../nbs/methods/hinton_kd.ipynb #b0d155f3
+def digits_table(seeds: list, steps: int, temperatures: list, transfers: list = ("all", "labelled"),
+                 alpha: float = 0.9, keep: dict | None = None, progress: bool = False) -> list:
+    "The recorded table: hard, argmax and KD at each τ, per transfer setting and seed; `keep` gets teacher and data."
+    teacher, data = get_teacher("digits", profile="quick", progress=False).model, digits_transfer()
+    if keep is not None: keep.update(teacher=teacher, data=data)
+    methods = ["hard", "argmax", *(f"KD T={t:g}" for t in temperatures)]
+    units = [(tr, s, m) for tr in transfers for s in seeds for m in methods]
+    return [run_digits(m, s, data, teacher, steps, alpha=alpha, transfer=tr)
+            for tr, s, m in tqdm(units, desc="hinton", disable=not progress)]
 
+STUDY = register_study(Study(
+    "hinton_kd", digits_table,
+    {"quick": {"seeds": [0, 1, 2], "steps": 300, "temperatures": [1, 4], "transfers": ["all", "labelled"]},
+     "full": {"seeds": [0, 1, 2, 3, 4], "steps": 1000, "temperatures": [1, 2, 4, 8], "transfers": ["all", "labelled"]}},
+    keys=("transfer", "method", "seed"),
+    claim="KD vs argmax (the teacher's top-1) on the same transfer set isolates the soft targets; KD vs hard "
+          "labels adds the teacher's answers on unlabelled inputs"))
