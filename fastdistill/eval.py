@@ -6,9 +6,9 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/eval.html.md"""
 
 # %% ../nbs/07_eval.ipynb #a9486de6
 from __future__ import annotations
-import html, json
+import html, json, statistics
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 from .core import atomic_write_text, validate_name
@@ -18,8 +18,8 @@ from .models import document_nll, encode_sft, greedy_generate, pad_batch
 
 # %% auto #0
 __all__ = ['agreement', 'heldout_kl', 'expected_calibration_error', 'predict', 'evaluate', 'predict_and_store',
-           'metrics_from_stage', 'answer_agreement', 'lm_heldout', 'run_checklist', 'check_report', 'write_eval_report',
-           'write_run_report']
+           'metrics_from_stage', 'answer_agreement', 'lm_heldout', 'seed_spread', 'compare_seeds', 'run_checklist',
+           'check_report', 'write_eval_report', 'write_run_report']
 
 # %% ../nbs/07_eval.ipynb #bf3c7e16
 def agreement(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor | None = None) -> float:
@@ -131,6 +131,35 @@ def lm_heldout(teacher, student, tokenizer, task: Task | str, split: str = "test
     return {"token_agreement": agree_n / max(count, 1), "heldout_kl": kl_sum / max(count, 1), "tokens": int(count),
             "examples": len(rows)}
 
+
+# %% ../nbs/07_eval.ipynb #83641c4f
+def seed_spread(values: Mapping) -> dict:
+    "Mean and sample standard deviation of per-seed values ({seed: value}); std is None for a single seed."
+    v = list(values.values())
+    if not v: raise ValueError("seed_spread: no values")
+    return {"seeds": list(values), "n": len(v), "mean": statistics.fmean(v),
+            "std": statistics.stdev(v) if len(v) > 1 else None, "values": v}
+
+def compare_seeds(a: Mapping, b: Mapping, name_a: str = "A", name_b: str = "B") -> dict:
+    "Per-seed values of two arms ({seed: value}), paired by seed: the difference, the spread and a verdict."
+    seeds = [s for s in a if s in b]
+    if not seeds: raise ValueError(f"compare_seeds: {name_a} and {name_b} share no seed")
+    sa, sb = seed_spread({s: a[s] for s in seeds}), seed_spread({s: b[s] for s in seeds})
+    paired = [a[s] - b[s] for s in seeds]
+    d = sa["mean"] - sb["mean"]
+    out = {"a": name_a, "b": name_b, "seeds": seeds, "difference": d, "paired": paired, "spread": None,
+           "exceeds": False}
+    if len(seeds) < 2:
+        out["verdict"] = f"{name_a} − {name_b} = {d:+.3f} on one seed: no spread measured, so no ranking"
+        return out
+    out["spread"] = spread = max(sa["std"], sb["std"])
+    one_sign = all(x > 0 for x in paired) or all(x < 0 for x in paired)
+    out["exceeds"] = abs(d) > spread and one_sign
+    why = ("exceeds the seed spread" if out["exceeds"] else "inside the seed spread" if abs(d) <= spread
+           else "larger than the spread, but the sign changes between seeds")
+    out["verdict"] = (f"{name_a} − {name_b} = {d:+.3f} over {len(seeds)} seeds (spread {spread:.3f}; per seed "
+                      + ", ".join(f"{x:+.3f}" for x in paired) + f"): {why}")
+    return out
 
 # %% ../nbs/07_eval.ipynb #0d911c50
 def run_checklist(store: ArtifactStore, run_id: str) -> dict:
@@ -262,7 +291,10 @@ def write_run_report(store: ArtifactStore, run_id: str, summary: dict, figures: 
                                                                          summary["stages"]),
                 ("Quality reports", summary["quality"]), ("Timing reports", summary["timing"]),
                 ("Distillation data", [summary["kd_data"]])]
+    if summary.get("students"):
+        sections.insert(1, ("Students over seeds (mean ± std of the held-out metric)", summary["students"]))
     body = (f"<h1>FastDistill run {html.escape(run_id)}</h1><p>{html.escape(summary['headline'])}</p>"
+            + "".join(f"<p>{html.escape(c['verdict'])}</p>" for c in summary.get("comparisons", []))
             + "".join(f"<h2>{t}</h2>" + _table_html(rows) for t, rows in sections) + "".join(parts)
             + "<h2>Config</h2><pre>" + html.escape(json.dumps(summary["config"], indent=1)) + "</pre>")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>FastDistill "

@@ -6,8 +6,9 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/methods/sparse_kd.html.md"""
 
 # %% ../../nbs/methods/sparse_kd.ipynb #c1c34499
 from __future__ import annotations
-import time
-from dataclasses import dataclass
+import tempfile, time
+from tqdm.auto import tqdm
+from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
 from ..core import FieldErrors, config_to_dict, load_settings, option, read_config, section
@@ -18,11 +19,14 @@ from ..teachers import HFTeacher, Teacher, TeacherConfig, build_teacher
 from ..pipeline import STAGES, PipelineConfig, kept_rows, reconcile, run_pipeline
 from ..losses import kd_term, sft_term
 from ..distiller import Distiller, OfflineTeacherData
-from ..eval import answer_agreement, lm_heldout, predict_and_store, write_eval_report, write_run_report
+from ..eval import (answer_agreement, compare_seeds, evaluate as evaluate_model, lm_heldout,
+                              predict_and_store, seed_spread, write_eval_report, write_run_report)
 from ..zoo import get_student
+from ..results import Study, register_study
 
 # %% auto #0
-__all__ = ['STUDENTS', 'DistillConfig', 'EvalConfig', 'RunConfig', 'kd_rows', 'distill_student', 'run']
+__all__ = ['STUDENTS', 'VARIANTS', 'STUDY', 'DistillConfig', 'EvalConfig', 'RunConfig', 'kd_rows', 'distill_student', 'run',
+           'teacher_labelled', 'text2sql_table']
 
 # %% ../../nbs/methods/sparse_kd.ipynb #06f0df00
 @dataclass
@@ -37,6 +41,8 @@ class DistillConfig:
     sft_weight: float = option(1.0, ge=0)  # weight of SFT on the selected text
     temperature: float = option(1.0, gt=0)
     baseline: bool = True  # also train an SFT-only student on the same data and steps
+    seeds: list = option([])  # train every student once per seed (empty: the run's seed)
+    budget_s: float = option(0.0, ge=0)  # stop adding seeds once the next would end past this (0: no limit)
 
 # %% ../../nbs/methods/sparse_kd.ipynb #bfb05925
 @dataclass
@@ -53,16 +59,19 @@ class RunConfig(PipelineConfig):
     distill: DistillConfig = section(DistillConfig)
     eval: EvalConfig = section(EvalConfig)
     def __post_init__(self):
+        s = self.distill.seeds
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in s) or len(set(s)) != len(s):
+            raise FieldErrors([("distill.seeds", f"{s!r}: a list of distinct integers")])
         if self.eval.split == self.split:
             raise FieldErrors([("eval.split", f"{self.eval.split!r} is the split the teacher's questions come from; "
                                               "evaluate on held-out data")])
 
 
 # %% ../../nbs/methods/sparse_kd.ipynb #b2a62b6a
-def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer) -> tuple:
+def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer, selected: list | None = None) -> tuple:
     "Offline-teacher rows (prompt_ids, completion_ids, top-k) for the selected candidates, and how each was obtained."
     rows, how = [], {"stored top-k": 0, "re-scored": 0, "one-hot": 0}
-    sel = kept_rows(store, run_id, "select")
+    sel = kept_rows(store, run_id, "select") if selected is None else selected
     rescore = [r for r in sel if not (r["logprobs_available"] and not r["cleaned"] and r["prompt_ids"])]
     scored = teacher.completion_logprobs([r["prompt"] for r in rescore], [r["clean_text"] for r in rescore]) \
         if rescore and teacher.capabilities.completion_logprobs else [None] * len(rescore)
@@ -124,8 +133,20 @@ def _evaluator(store: ArtifactStore, run_id: str, cfg: RunConfig, teacher: Teach
 STUDENTS = {"student-kd-sft": ("student after: KD top-k + SFT", True),
             "student-sft": ("student after: SFT only (baseline)", False)}
 
+def _seeds_within_budget(cfg: RunConfig, summary: dict):
+    "Yield the student seeds, stopping once the next seed would end past `distill.budget_s` (timed on earlier seeds)."
+    seeds, budget, t0 = cfg.distill.seeds or [cfg.seed], cfg.distill.budget_s, time.perf_counter()
+    for i, seed in enumerate(seeds):
+        spent = time.perf_counter() - t0
+        if i and budget and spent + spent / i > budget:
+            summary["seeds_note"] = (f"trained {i} of {len(seeds)} seeds: another would end near "
+                                     f"{spent + spent / i:.0f} s of student training, past distill.budget_s={budget:g}")
+            return
+        yield seed
+
+# %% ../../nbs/methods/sparse_kd.ipynb #26dfa36f
 def _train_students(store, run_id, cfg: RunConfig, teacher: Teacher, evaluate, summary: dict, progress: bool) -> dict:
-    "Untrained student, KD+SFT student and (optionally) the SFT baseline, each evaluated; returns their loss curves."
+    "Untrained student, then per seed the KD+SFT student and (optionally) the SFT baseline, each evaluated."
     tt = getattr(teacher, "tokenizer", None)
     st0 = get_student(cfg.task, cfg.distill.student, seed=cfg.seed)
     summary["student_parameters"] = sum(p.numel() for p in st0.model.parameters())
@@ -136,15 +157,18 @@ def _train_students(store, run_id, cfg: RunConfig, teacher: Teacher, evaluate, s
     evaluate("student-untrained", "student before (untrained)", st0.model, st0.tokenizer)
     rows, how = kd_rows(store, run_id, teacher, st0.tokenizer)
     summary["kd_data"] = {"rows": len(rows), **how}
-    curves = {}
-    for key in list(STUDENTS)[: 2 if cfg.distill.baseline else 1]:
-        name, use_kd = STUDENTS[key]
-        t1 = time.perf_counter()
-        model, tok, hist = distill_student(cfg, rows, tt, kd=use_kd, progress=progress)
-        evaluate(key, name, model, tok, train_s=round(time.perf_counter() - t1, 1))
-        curves[name] = {col: hist.column(col) for col in ("kd", "sft")}
+    curves, multi, arms = {}, len(cfg.distill.seeds) > 1, list(STUDENTS)[: 2 if cfg.distill.baseline else 1]
+    summary["seeds"] = []
+    for seed in _seeds_within_budget(cfg, summary):
+        for arm in arms:
+            name, use_kd = STUDENTS[arm]
+            t1 = time.perf_counter()
+            model, tok, hist = distill_student(cfg, rows, tt, kd=use_kd, progress=progress, seed=seed)
+            evaluate(f"{arm}-s{seed}" if multi else arm, f"{name}, seed {seed}" if multi else name, model, tok,
+                     seed=seed, arm=arm, train_s=round(time.perf_counter() - t1, 1))
+            if not curves or name not in curves: curves[name] = {col: hist.column(col) for col in ("kd", "sft")}
+        summary["seeds"].append(seed)
     return curves
-
 
 # %% ../../nbs/methods/sparse_kd.ipynb #45eec3f6
 def _figures(stages: list, evals: list, curves: dict, metric: str, split: str) -> dict:
@@ -198,21 +222,32 @@ def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str 
     return _finish(store, run_id, cfg, teacher, summary, evals, curves, t0)
 
 # %% ../../nbs/methods/sparse_kd.ipynb #ef93ac8a
+def _over_seeds(evals: list, metric: str) -> tuple:
+    "Per student arm: mean ± std of the metric over seeds; and KD+SFT vs SFT compared against the seed spread."
+    per = {}
+    for e in evals:
+        if e.get("arm"): per.setdefault(e["arm"], {})[e["seed"]] = e[metric]
+    students = [{"model": STUDENTS[a][0].split(": ", 1)[-1], "arm": a, **{k: v for k, v in seed_spread(v).items()}}
+                for a, v in per.items()]
+    comps = [compare_seeds(per["student-kd-sft"], per["student-sft"], "KD + SFT", "SFT only")] \
+        if len(per) == 2 else []
+    return students, comps
+
 def _finish(store, run_id, cfg: RunConfig, teacher: Teacher, summary: dict, evals: list, curves: dict,
             t0: float) -> dict:
-    "Headline, reports and the summary's paths."
+    "Headline (means over seeds), the seed comparison, reports and the summary's paths."
     metric, by_key = get_task(cfg.task).headline_metric, {e["key"]: e for e in evals}
     summary.update(evaluation=evals, wall_s=round(time.perf_counter() - t0, 1), teacher_requests=teacher.requests,
                    metric=metric)
-    before, after = by_key.get("student-untrained"), by_key.get("student-kd-sft")
+    summary["students"], summary["comparisons"] = _over_seeds(evals, metric)
+    before = by_key.get("student-untrained")
+    after = next((s for s in summary["students"] if s["arm"] == "student-kd-sft"), None)
+    n = f" (mean of {after['n']} seeds)" if after and after["n"] > 1 else ""
     summary["headline"] = (
         f"{cfg.task}: {summary['stages'][-1]['kept']} selected examples from "
         f"{summary['stages'][0]['input']} questions; "
-        + (
-            f"student {metric} {before[metric]:.3f} → {after[metric]:.3f} on {cfg.eval.split}"
-            if after
-            else "no student trained"
-        )
+        + (f"student {metric} {before[metric]:.3f} → {after['mean']:.3f}{n} on {cfg.eval.split}" if after
+           else "no student trained")
         + f"; wall {summary['wall_s']} s, teacher requests {teacher.requests}"
     )
     summary["config"] = config_to_dict(cfg)
@@ -220,3 +255,58 @@ def _finish(store, run_id, cfg: RunConfig, teacher: Teacher, summary: dict, eval
                                                                               cfg.eval.split)))
     summary["eval_report"] = str(write_eval_report(store, run_id))
     return summary
+
+# %% ../../nbs/methods/sparse_kd.ipynb #7026fada
+VARIANTS = {  # name: (distill overrides, KD on?, training rows)
+    "KD only": ({"sft_weight": 0.0}, True, "selected"),
+    "KD τ=2 + SFT": ({"temperature": 2.0}, True, "selected"),
+    "KD×0.25 + SFT": ({"kd_weight": 0.25}, True, "selected"),
+    "KD + SFT, teacher-labelled": ({}, True, "teacher-labelled"),
+    "SFT, teacher-labelled": ({}, False, "teacher-labelled"),
+}
+
+def teacher_labelled(store: ArtifactStore, run_id: str) -> list:
+    "Per question, the best executable candidate whether or not it matches the gold answer (select without gold)."
+    best = {}
+    for r in kept_rows(store, run_id, "judge"):
+        if r["exec_score"] <= 0: continue
+        k = (r["exec_score"], r["judge_score"] or 0.0, -r["candidate"])
+        if r["sample_id"] not in best or k > best[r["sample_id"]][0]: best[r["sample_id"]] = (k, r)
+    return [r for _, r in best.values()]
+
+# %% ../../nbs/methods/sparse_kd.ipynb #14cdde8a
+def text2sql_table(limit: int, steps: int, seeds: list, eval_limit: int, variants: list = (),
+                   artifacts_dir=None, keep: dict | None = None, progress: bool = False) -> list:
+    "The main job over `seeds`, then each variant on the same pipeline run: one row per (arm, seed)."
+    cfg = read_config(RunConfig, {"limit": limit, "distill": {"steps": steps, "seeds": list(seeds)},
+                                  "eval": {"limit": eval_limit}})
+    store = ArtifactStore(artifacts_dir or tempfile.mkdtemp(prefix="fd-text2sql-study-"))
+    s = run(cfg, store.root, progress=progress)
+    if keep is not None: keep.update(summary=s, store=store)
+    metric, names = s["metric"], {"student-kd-sft": "KD + SFT", "student-sft": "SFT"}
+    row = lambda arm, seed, n, m: {"arm": arm, "seed": seed, "train_rows": n, metric: m[metric],
+                                   "exec_pass": m["exec_pass"]}
+    rows = [row("teacher" if e["key"] == "teacher" else names[e["arm"]], e["seed"],
+                0 if e["key"] == "teacher" else s["kd_data"]["rows"], e)
+            for e in s["evaluation"] if e["key"] == "teacher" or e.get("arm")]
+    if not variants: return rows
+    teacher = build_teacher(cfg.teacher, cfg.task, store)
+    tt = getattr(teacher, "tokenizer", None)
+    data = {"selected": kd_rows(store, s["run_id"], teacher, tt)[0]}
+    if any(VARIANTS[v][2] == "teacher-labelled" for v in variants):
+        data["teacher-labelled"] = kd_rows(store, s["run_id"], teacher, tt, teacher_labelled(store, s["run_id"]))[0]
+    for v, seed in tqdm([(v, sd) for v in variants for sd in seeds], desc="variants", disable=not progress):
+        overrides, kd, source = VARIANTS[v]
+        cv = replace(cfg, distill=replace(cfg.distill, **overrides))
+        model, tok, _ = distill_student(cv, data[source], tt, kd=kd, seed=seed)
+        rows.append(row(v, seed, len(data[source]), evaluate_model(cfg.task, model, tok, cfg.eval.split,
+                                                                   cfg.eval.limit)))
+    return rows
+
+STUDY = register_study(Study(
+    "sparse_kd", text2sql_table,
+    {"quick": {"limit": 64, "steps": 80, "seeds": [0, 1], "eval_limit": 60, "variants": []},
+     "full": {"limit": 600, "steps": 400, "seeds": [0, 1, 2], "eval_limit": 200, "variants": list(VARIANTS)}},
+    keys=("arm", "seed"),
+    claim="KD + SFT vs SFT on the same selected rows, seeds and steps isolates the stored top-k; each variant "
+          "changes one thing"))
