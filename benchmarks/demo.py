@@ -1,4 +1,4 @@
-"""Run the main job as `fastdistill demo` does (text2sql, the config's defaults) and store what it measured.
+"""Run the main job as `fastdistill demo` does (text2sql, DEMO_CONFIG: the defaults, seeds within a budget) and store it.
 
     python benchmarks/demo.py --json benchmarks/results/demo_cpu2.json            # from an empty model cache
     python benchmarks/demo.py --seed 1 --cache ~/.cache/fastdistill/models --json …  # another student seed, teacher cached
@@ -30,9 +30,11 @@ def main():
     meta = {"command": "fastdistill demo (sparse_kd.run with the default RunConfig)", "seed": a.seed, "cold_cache": cold,
             "fastdistill": fastdistill.__version__, "commit": commit, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
-    keep = ("key", "model", "seed", "n", "exec_pass", s["metric"], "answer_agreement_with_teacher", "token_agreement", "heldout_kl", "train_s")
+    keep = ("key", "model", "arm", "seed", "n", "exec_pass", s["metric"], "answer_agreement_with_teacher", "token_agreement", "heldout_kl", "train_s")
     out = {"meta": meta, "wall_s": round(wall, 1), "metric": s["metric"], "kd_data": s["kd_data"], "stages": s["stages"],
-           "evaluation": [{k: e[k] for k in keep if k in e} for e in s["evaluation"]]}
+           "evaluation": [{k: e[k] for k in keep if k in e} for e in s["evaluation"]],
+           "seeds": s.get("seeds"), "seeds_note": s.get("seeds_note"), "students": s.get("students"),
+           "comparisons": s.get("comparisons")}
     Path(a.json).write_text(json.dumps(out, indent=1))
     print(json.dumps(out["evaluation"], indent=1), f"\nwall {wall:.1f} s")
 

@@ -20,7 +20,8 @@ from .results import ResultsError, reproduce
 __all__ = ['DEMO_CONFIG', 'load_config', 'print_summary', 'reproduce_command', 'main']
 
 # %% ../nbs/20_cli.ipynb #71d5d9e0
-DEMO_CONFIG = {}  # the defaults are the demo
+# the defaults, with students on three seeds as far as 10 minutes of student training allows (2 on our 2-core CPU)
+DEMO_CONFIG = {"distill": {"seeds": [0, 1, 2], "budget_s": 600}}
 
 def load_config(source: RunConfig | dict | str | Path | None = None) -> RunConfig:
     "The run config from a YAML file or a mapping, over the defaults; ConfigError lists every problem by key."
@@ -38,6 +39,11 @@ def print_summary(s: dict, file=None):
     keys = ["exec_pass", s["metric"]]
     p(f"\n{'model':38s} " + " ".join(f"{k:>12s}" for k in keys))
     for e in s["evaluation"]: p(f"{e['model']:38s} " + " ".join(f"{e.get(k, float('nan')):12.3f}" for k in keys))
+    if any(st["n"] > 1 for st in s.get("students", [])):
+        p(f"\n{'over seeds (' + s['metric'] + ')':38s} {'mean':>12s} {'std':>12s} {'seeds':>12s}")
+        for st in s["students"]: p(f"{st['model']:38s} {st['mean']:12.3f} {st['std'] or 0:12.3f} {st['n']:12d}")
+    for c in s.get("comparisons", []): p(f"\n{c['verdict']}")
+    if s.get("seeds_note"): p(s["seeds_note"])
     p(f"\nreport: {s['report']}\nevaluation report: {s['eval_report']}")
 
 

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from .core import atomic_write_text, find_settings_file, package_version, utc_now
+from .eval import compare_seeds
 
 # %% auto #0
 __all__ = ['STUDIES', 'FINGERPRINT', 'RESULTS_DIR', 'ResultsError', 'Study', 'register_study', 'get_study', 'machine_info',
            'results_path', 'write_results', 'read_results', 'diff_rows', 'Reproduction', 'reproduce', 'recorded',
-           'provenance', 'mean_std']
+           'provenance', 'mean_std', 'compare_arms']
 
 # %% ../nbs/15_results.ipynb #3c265594
 class ResultsError(ValueError):
@@ -219,3 +220,13 @@ def mean_std(rows: list, by, values, digits: int = 4):
     import pandas as pd
     by = [by] if isinstance(by, str) else list(by)
     return pd.DataFrame(rows).groupby(by, sort=False)[list(values)].agg(["mean", "std"]).round(digits)
+
+def compare_arms(rows: list, arm: str, metric: str, pairs) -> dict:
+    "`compare_seeds` for each (a, b) in `pairs`, from rows with an `arm` column, a `seed` column and `metric`."
+    per = {}
+    for r in rows:
+        if r.get(arm) is not None and r.get("seed") is not None: per.setdefault(r[arm], {})[r["seed"]] = r[metric]
+    missing = sorted({x for p in pairs for x in p} - set(per))
+    if missing: raise ResultsError(f"compare_arms: no rows with {arm} in {missing}; have {sorted(per)}")
+    return {(a, b): compare_seeds(per[a], per[b], a, b) for a, b in pairs}
+

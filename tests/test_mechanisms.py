@@ -306,3 +306,36 @@ def test_hinton_arms_draw_from_the_intended_transfer_set(monkeypatch, method, tr
     only_labelled = method == "hard" or transfer == "labelled"
     assert bool((labels >= 0).all()) == only_labelled  # unlabelled rows (label -1) appear exactly when they should
     assert (seen["teacher"] is None) == (method == "hard")
+
+# --- seeds and recorded results: what every "A beats B" and every recorded table rests on --------------------------
+
+def test_compare_seeds_pairs_by_seed_uses_the_sample_std_and_needs_one_sign():
+    import statistics
+    from fastdistill.eval import compare_seeds, seed_spread
+    s = seed_spread({0: 0.2, 1: 0.4})
+    assert s["std"] == pytest.approx(statistics.stdev([0.2, 0.4])) and s["std"] == pytest.approx(2 ** 0.5 / 10)
+    # b has an extra seed that a lacks: only the shared seeds are compared
+    c = compare_seeds({0: 0.40, 1: 0.42, 2: 0.41}, {0: 0.30, 1: 0.31, 2: 0.32, 3: 0.99})
+    assert c["seeds"] == [0, 1, 2] and c["difference"] == pytest.approx(0.10)
+    assert c["spread"] == pytest.approx(0.01) and c["exceeds"]
+    flip = compare_seeds({0: 0.50, 1: 0.29, 2: 0.50}, {0: 0.30, 1: 0.30, 2: 0.30})
+    assert abs(flip["difference"]) > flip["spread"] and not flip["exceeds"]
+
+def test_results_diff_reports_moves_both_ways_and_rows_on_either_side():
+    from fastdistill.results import diff_rows
+    a = [{"m": "x", "seed": 0, "acc": 0.5}, {"m": "x", "seed": 1, "acc": 0.5}]
+    b = [{"m": "x", "seed": 0, "acc": 0.6}, {"m": "x", "seed": 2, "acc": 0.5}]
+    d = diff_rows(a, b, ("m", "seed"))
+    assert d == ["m=x, seed=0: acc 0.5 → 0.6 (+0.1)", "m=x, seed=1: only in the stored results",
+                 "m=x, seed=2: only in the fresh results"]
+    assert diff_rows(b, a, ("m", "seed"))[0] == "m=x, seed=0: acc 0.6 → 0.5 (-0.1)"
+    assert diff_rows(a, a, ("m", "seed")) == []
+
+def test_seed_budget_stops_before_a_seed_that_would_end_past_it():
+    import time
+    from fastdistill.core import read_config
+    from fastdistill.methods.sparse_kd import RunConfig, _seeds_within_budget
+    cfg, note, got = read_config(RunConfig, {"distill": {"seeds": [0, 1, 2], "budget_s": 0.05}}), {}, []
+    for s in _seeds_within_budget(cfg, note):
+        got.append(s); time.sleep(0.03)  # the second seed would end near 0.06 s > 0.05 s
+    assert got == [0] and note["seeds_note"].startswith("trained 1 of 3 seeds")

@@ -24,7 +24,8 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "fitnets": "fitnet",
     "born_again": "ban or cwtm or dkpp or generation",
     "lit": "lit or student_from_teacher",
-    "sparse_kd": "stored_topk or sft_labels or distill_student",
+    "sparse_kd": "stored_topk or sft_labels or distill_student or seed_budget",
+    "seeds": "compare_seeds or seed_spread or results_diff",
 }
 
 @dataclass
@@ -127,6 +128,22 @@ MUTANTS = [
       "temperature=d.temperature, weight=d.sft_weight"),
     M("sparse_kd", "temperature-ignored", "the configured temperature never reaches the KD term",
       "fastdistill/methods/sparse_kd.py", "temperature=d.temperature, weight=d.kd_weight", "weight=d.kd_weight"),
+    M("sparse_kd", "budget-checked-late", "the seed budget is checked against time spent, not the next seed's end",
+      "fastdistill/methods/sparse_kd.py", "if i and budget and spent + spent / i > budget:",
+      "if i and budget and spent > budget:"),
+    # seeds and recorded results (nbs/07_eval.ipynb, nbs/15_results.ipynb): what every comparison and table rests on
+    M("seeds", "no-sign-check", "a mean difference above the spread counts even when seeds disagree in sign",
+      "fastdistill/eval.py", 'out["exceeds"] = abs(d) > spread and one_sign', 'out["exceeds"] = abs(d) > spread'),
+    M("seeds", "population-std", "the spread is the population standard deviation (n), not the sample one (n − 1)",
+      "fastdistill/eval.py", '"std": statistics.stdev(v) if len(v) > 1 else None',
+      '"std": statistics.pstdev(v) if len(v) > 1 else None'),
+    M("seeds", "unpaired", "arms compared on all their seeds, not the seeds they share",
+      "fastdistill/eval.py", "sa, sb = seed_spread({s: a[s] for s in seeds}), seed_spread({s: b[s] for s in seeds})",
+      "sa, sb = seed_spread(a), seed_spread(b)"),
+    M("seeds", "diff-one-direction", "a reproduced value that went up is not reported",
+      "fastdistill/results.py", "if abs(ra[c] - rb[c]) > tol:", "if ra[c] - rb[c] > tol:"),
+    M("seeds", "diff-misses-new-rows", "rows only the fresh run has are not reported",
+      "fastdistill/results.py", 'for k in b.keys() - a.keys(): out.append(f"{name(k)}: only in the fresh results")', ""),
 ]
 
 def check_applies(m: Mutant, root: Path = ROOT) -> str:

@@ -1,0 +1,48 @@
+"""Recorded tables are data: every method study has stored results that match its profiles, and no table is typed.
+
+Whether a stored quick file is reproduced bit for bit is checked where the quick run already happens: each method
+notebook's table is `reproduce(STUDY, profile)`, which compares the fresh rows with `<study>-quick.json` and asserts
+they are identical when the machine fingerprint (processor, instruction set, torch, threads) is the one that stored
+them (`tests/test_notebooks.py` runs every notebook). This module checks the files and the notebooks' wiring.
+"""
+import json, re
+from pathlib import Path
+import pytest
+from fastdistill.results import FINGERPRINT, get_study, read_results, results_path, STUDIES
+
+ROOT = Path(__file__).resolve().parent.parent
+get_study("fitnets")  # imports every method module, which registers its study
+METHODS = sorted(n for n in STUDIES if (ROOT/"nbs"/"methods"/f"{n}.ipynb").exists())
+
+def test_every_method_notebook_has_a_study():
+    nbs = sorted(p.stem for p in (ROOT/"nbs"/"methods").glob("*.ipynb"))
+    assert METHODS == nbs, (METHODS, nbs)
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+@pytest.mark.parametrize("name", METHODS)
+def test_stored_results_match_the_study(name, profile):
+    s = get_study(name)
+    doc = read_results(results_path(name, profile, ROOT), name)
+    assert doc["profile"] == profile and doc["keys"] == list(s.keys)
+    assert doc["config"] == s.config(profile), "the profile changed since the file was stored: regenerate it"
+    keys = [tuple(json.dumps(r.get(k)) for k in s.keys) for r in doc["rows"]]
+    assert len(keys) == len(set(keys)) and keys, "rows must be unique by the study's keys"
+    seeds = {r["seed"] for r in doc["rows"] if r.get("seed") is not None}
+    assert set(doc["config"]["seeds"]) <= seeds, (doc["config"]["seeds"], seeds)
+    assert all(doc["machine"].get(k) for k in ("fastdistill", "commit", *FINGERPRINT)), doc["machine"]
+    assert "dirty" not in str(doc["machine"]["commit"]), "results must come from committed code"
+
+@pytest.mark.parametrize("name", METHODS)
+def test_notebook_renders_from_its_results_and_reproduces_its_quick_run(name):
+    cells = json.loads((ROOT/"nbs"/"methods"/f"{name}.ipynb").read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "reproduce(STUDY, profile" in code and "assert rep.exact" in code
+    assert f'recorded("{name}", "full")' in code
+
+@pytest.mark.parametrize("nb", sorted((ROOT/"nbs"/"methods").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_no_typed_results_tables(nb):
+    "A markdown table row holding two or more measured-looking numbers (0.9059, 0.0031) is a typed result."
+    cells = json.loads(nb.read_text())["cells"]
+    rows = [line for c in cells if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()
+            if line.startswith("|") and len(re.findall(r"\b\d\.\d{3,}\b", line)) >= 2]
+    assert not rows, rows
