@@ -140,7 +140,7 @@ def _seeds_within_budget(cfg: RunConfig, summary: dict):
         spent = time.perf_counter() - t0
         if i and budget and spent + spent / i > budget:
             summary["seeds_note"] = (f"trained {i} of {len(seeds)} seeds: another would end near "
-                                     f"{spent + spent / i:.0f} s of student training, past distill.budget_s={budget:g}")
+                                     f"{spent + spent / i:.3g} s of student training, past distill.budget_s={budget:g}")
             return
         yield seed
 
