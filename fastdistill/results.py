@@ -14,9 +14,9 @@ from .core import atomic_write_text, find_settings_file, package_version, utc_no
 from .eval import compare_seeds
 
 # %% auto #0
-__all__ = ['STUDIES', 'FINGERPRINT', 'RESULTS_DIR', 'ResultsError', 'Study', 'register_study', 'get_study', 'machine_info',
-           'results_path', 'write_results', 'read_results', 'diff_rows', 'Reproduction', 'reproduce', 'recorded',
-           'provenance', 'mean_std', 'compare_arms']
+__all__ = ['STUDIES', 'FINGERPRINT', 'RESULTS_DIR', 'ResultsError', 'Study', 'arms_over_seeds', 'register_study', 'get_study',
+           'machine_info', 'results_path', 'write_results', 'read_results', 'diff_rows', 'Reproduction', 'reproduce',
+           'recorded', 'provenance', 'mean_std', 'compare_arms']
 
 # %% ../nbs/15_results.ipynb #3c265594
 class ResultsError(ValueError):
@@ -38,6 +38,17 @@ class Study:
         if bad:
             raise ResultsError(f"{self.name}: unknown config key(s) {bad}; known: {list(self.profiles[profile])}")
         return {**self.profiles[profile], **(overrides or {})}
+
+def arms_over_seeds(train: Callable, seeds, arms, keep: dict | None = None, desc: str = "arms",
+                    progress: bool = False) -> list:
+    "`train(arm, seed) -> (row, history)` for every seed, then every arm; `keep[(arm, seed)]` gets each history."
+    from tqdm.auto import tqdm
+    rows = []
+    for seed, arm in tqdm([(s, a) for s in seeds for a in arms], desc=desc, disable=not progress):
+        r, h = train(arm, seed)
+        rows.append(r)
+        if keep is not None: keep[(arm, seed)] = h
+    return rows
 
 # %% ../nbs/15_results.ipynb #5b51d6ec
 STUDIES: dict = {}

@@ -11,8 +11,7 @@ from ..losses import HintProjection, LossTerm, hint_mse, kd_term, sft_term
 from ..distiller import Distiller, StageSchedule
 from ..models import MLPClassifier
 from .hinton import DigitsTransfer, closeness
-from tqdm.auto import tqdm
-from ..results import Study, register_study
+from ..results import Study, arms_over_seeds, register_study
 from ..zoo import get_teacher
 from .hinton import digits_transfer
 
@@ -53,12 +52,9 @@ FITNETS_ARMS = ("FitNet", "KD only", "scratch")
 def fitnets_table(seeds: list, stage1_steps: int, stage2_steps: int, keep: dict | None = None,
                   progress: bool = False) -> list:
     "The recorded table: FitNet, KD only and scratch per seed (zoo's quick digits teacher); `keep` gets histories."
-    teacher, data, rows = get_teacher("digits", profile="quick", progress=False).model, digits_transfer(), []
-    for seed, method in tqdm([(s, m) for s in seeds for m in FITNETS_ARMS], desc="fitnets", disable=not progress):
-        r, h = train_fitnet(method, seed, data, teacher, stage1_steps, stage2_steps)
-        rows.append(r)
-        if keep is not None: keep[(method, seed)] = h
-    return rows
+    teacher, data = get_teacher("digits", profile="quick", progress=False).model, digits_transfer()
+    train = lambda method, seed: train_fitnet(method, seed, data, teacher, stage1_steps, stage2_steps)
+    return arms_over_seeds(train, seeds, FITNETS_ARMS, keep, "fitnets", progress)
 
 STUDY = register_study(Study(
     "fitnets", fitnets_table,

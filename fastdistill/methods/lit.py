@@ -12,8 +12,7 @@ from torch import nn
 from ..losses import LossTerm, kd_term, sft_term
 from ..distiller import Distiller
 from .hinton import DigitsTransfer, closeness
-from tqdm.auto import tqdm
-from ..results import Study, register_study
+from ..results import Study, arms_over_seeds, register_study
 from .hinton import digits_transfer
 
 
@@ -104,11 +103,8 @@ def lit_table(seeds: list, teacher_steps: int, lit_steps: int, ft_steps: int, ke
     teacher = lit_teacher(data, teacher_steps)
     rows = [{"method": "teacher", "seed": 100, **closeness(teacher, teacher, data.X_test, data.y_test)}]
     if keep is not None: keep["teacher"] = teacher
-    for seed, method in tqdm([(s, m) for s in seeds for m in LIT_ARMS], desc="lit", disable=not progress):
-        r, h = train_lit(method, seed, data, teacher, lit_steps, ft_steps)
-        rows.append(r)
-        if keep is not None: keep[(method, seed)] = h
-    return rows
+    train = lambda method, seed: train_lit(method, seed, data, teacher, lit_steps, ft_steps)
+    return rows + arms_over_seeds(train, seeds, LIT_ARMS, keep, "lit", progress)
 
 STUDY = register_study(Study(
     "lit", lit_table,
