@@ -123,17 +123,49 @@ def append(self: StageWriter, rows: Sequence[Mapping]) -> int:
 
 # %% ../nbs/01_artifacts.ipynb #52ddff4f
 @patch
+def _unify_shards(self: StageWriter, paths: list) -> pa.Schema:
+    "One schema for every shard; a shard that differs (an all-null column, ints beside floats) is rewritten in it."
+    schemas = []
+    for p in paths:
+        with pa.memory_map(str(p)) as src: schemas.append(pa.ipc.open_stream(src).schema)
+    schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+    for p, s in zip(paths, schemas):
+        if s.equals(schema): continue
+        t = read_arrow(p)
+        cols = [t.column(f.name).cast(f.type) if f.name in t.column_names else pa.nulls(len(t), f.type) for f in schema]
+        t = pa.Table.from_arrays(cols, schema=schema)
+        rows = t.to_pylist()  # values as stored now (e.g. 1 → 1.0): hash those
+        atomic_write_text(p.with_suffix(".hashes"), "".join(f"{r[self.key]}\t{row_hash(r)}\n" for r in rows))
+        self.stored.update((r[self.key], row_hash(r)) for r in rows)
+        atomic_write_bytes(p, _arrow_bytes(t))
+    return schema
+
+# %% ../nbs/01_artifacts.ipynb #a8e51c12
+def _hf_dataset_files(folder: Path, shards: list, schema: pa.Schema, fingerprint: str):
+    "state.json and dataset_info.json: what `datasets.load_from_disk` needs to open the stage folder as it is."
+    state = {"_data_files": [{"filename": f"shards/{s['name']}"} for s in shards], "_fingerprint": fingerprint[:16],
+             "_format_columns": None, "_format_kwargs": {}, "_format_type": None, "_output_all_columns": False,
+             "_split": None}
+    atomic_write_text(folder/"state.json", json.dumps(state, indent=1))
+    info = {"description": "a FastDistill stage (see manifest.json)",
+            "features": datasets.Features.from_arrow_schema(schema).to_dict()}
+    atomic_write_text(folder/"dataset_info.json", json.dumps(info, indent=1))
+
+# %% ../nbs/01_artifacts.ipynb #cdf72775
+@patch
 def finish(self: StageWriter, reports: Mapping[str, Any] | None = None, extra: Mapping | None = None) -> RunManifest:
     "Write reports and manifest, then move the stage into place in one rename."
     if self.finished is not None: return self.finished
-    shards, schemas, all_hashes = [], [], []
-    for p in sorted(self.dir.glob("shards/shard-*.arrow")):
+    if not any(self.dir.glob("shards/shard-*.arrow")):  # an empty stage is one empty shard, so every reader opens it
+        p = self.dir/"shards"/"shard-00000.arrow"
+        atomic_write_text(p.with_suffix(".hashes"), ""); atomic_write_bytes(p, _arrow_bytes(pa.table({})))
+    paths = sorted(self.dir.glob("shards/shard-*.arrow"))
+    schema, shards, all_hashes = self._unify_shards(paths), [], []
+    for p in paths:
         hs = [l.split("\t")[1] for l in p.with_suffix(".hashes").read_text().splitlines()]
         shards.append(dict(name=p.name, rows=len(hs), file_sha256=file_sha256(p), content_hash=content_hash(hs)))
-        with pa.memory_map(str(p)) as src: schemas.append(pa.ipc.open_stream(src).schema)
         all_hashes += hs
     for p in sorted(self.dir.glob("shards/shard-*.hashes")): p.unlink()
-    schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
     atomic_write_text(self.dir/"row_hashes.tsv", "".join(f"{k}\t{h}\n" for k, h in sorted(self.stored.items())))
     for name, rep in (reports or {}).items():
         atomic_write_text(self.dir/"reports"/f"{validate_name(name, 'report name')}.json",
@@ -143,6 +175,7 @@ def finish(self: StageWriter, reports: Mapping[str, Any] | None = None, extra: M
                     schema={f.name: str(f.type) for f in schema}, content_hash=content_hash(all_hashes),
                     config={**info.get("config", {}), **self.config}, parent_run_id=info.get("parent_run_id"),
                     key=self.key, shards=shards, extra=dict(extra or {}))
+    _hf_dataset_files(self.dir, shards, schema, m.content_hash)
     atomic_write_text(self.dir/"manifest.json", m.to_json())
     os.replace(self.dir, self.final_dir)
     self.finished = m
@@ -266,9 +299,9 @@ def load(self: ArtifactStore, run_id: str, stage: str) -> datasets.Dataset:
     "A finished stage as a 🤗 `datasets.Dataset` (memory-mapped Arrow)."
     m, d = self.manifest(run_id, stage), self.stage_dir(run_id, stage)
     parts = [datasets.Dataset.from_file(str(d/"shards"/s["name"])) for s in m.shards]
-    if not parts: return datasets.Dataset.from_dict({k: [] for k in m.schema})
+    if not parts: return datasets.Dataset.from_dict({k: [] for k in m.schema})  # a stage stored by an older version
     try: return datasets.concatenate_datasets(parts)
-    except ValueError:  # shards inferred different types (e.g. an all-null column): promote
+    except ValueError:  # shards of an older version with different types (e.g. an all-null column): promote
         tables = [read_arrow(d/"shards"/s["name"]) for s in m.shards]
         return datasets.Dataset(pa.concat_tables(tables, promote_options="permissive"))
 

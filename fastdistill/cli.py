@@ -6,15 +6,16 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/cli.html.md"""
 
 # %% ../nbs/20_cli.ipynb #ce8fb8bf
 from __future__ import annotations
-import argparse, sys
+import argparse, logging, os, sys
 from pathlib import Path
-from .core import ConfigError, read_config
+from .core import ConfigError, FieldErrors, read_config, setup_logging
 from .artifacts import ArtifactError
+from .tasks import TaskDataError
+from .models import ModelFolderError
 from .pipeline import PipelineError
 from .teachers import TeacherError
 from .methods.sparse_kd import RunConfig, run
 from .results import ResultsError, reproduce
-
 
 # %% auto #0
 __all__ = ['DEMO_CONFIG', 'load_config', 'print_summary', 'reproduce_command', 'main']
@@ -44,7 +45,9 @@ def print_summary(s: dict, file=None):
         for st in s["students"]: p(f"{st['model']:38s} {st['mean']:12.3f} {st['std'] or 0:12.3f} {st['n']:12d}")
     for c in s.get("comparisons", []): p(f"\n{c['verdict']}")
     if s.get("seeds_note"): p(s["seeds_note"])
-    p(f"\nreport: {s['report']}\nevaluation report: {s['eval_report']}")
+    if s.get("plan"): p(f"\nplan: {s['plan']['plan']} ({s['plan']['why']})")
+    for k, path in s.get("saved_students", {}).items(): p(f"saved {k}: {path}")
+    p(f"\nreport: {s['report']}\nevaluation report: {s['eval_report']}\nlog: {s.get('log')}")
 
 
 # %% ../nbs/20_cli.ipynb #eb46906d
@@ -81,12 +84,23 @@ def main(argv: list | None = None) -> int:
     rp.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
     if a.cmd == "reproduce": return reproduce_command(a)
+    setup_logging(logging.WARNING if a.no_progress else logging.INFO)
     try:
         cfg = load_config(a.config if a.cmd == "run" else DEMO_CONFIG)
         if a.run_id: cfg.run_id = a.run_id
-        s = run(cfg, a.artifacts_dir, progress=not a.no_progress and sys.stderr.isatty())
-    except ConfigError as e: print(f"fastdistill: {e}", file=sys.stderr); return 2
-    except (PipelineError, TeacherError, ArtifactError) as e: print(f"fastdistill: {e}", file=sys.stderr); return 1
-    print_summary(s)
+        s = run(cfg, a.artifacts_dir, progress=not a.no_progress)
+    except (ConfigError, FieldErrors) as e: print(f"fastdistill: {e}", file=sys.stderr); return 2
+    except (PipelineError, TeacherError, ArtifactError, TaskDataError, ModelFolderError) as e:
+        print(f"fastdistill: {e}", file=sys.stderr); return 1
+    except Exception as e:  # anything else: one line, the traceback only on request
+        if os.environ.get("FASTDISTILL_DEBUG"): raise
+        print(f"fastdistill: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''} "
+              "(set FASTDISTILL_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+    if "headline" in s: print_summary(s)  # launched as several processes: the main one reports
     return 0
 
+
+# %% ../nbs/20_cli.ipynb #091627c3
+if __name__ == "__main__" and "__file__" in globals():  # `python -m fastdistill.cli …` (not this notebook's kernel)
+    sys.exit(main())  # how launchers (accelerate, torchrun) start it

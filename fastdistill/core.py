@@ -6,7 +6,8 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #172b3eea
 from __future__ import annotations
-import configparser, contextlib, copy, datetime as _dt, difflib, hashlib, json, math, os, re, secrets, shutil, tempfile
+import configparser, contextlib, copy, datetime as _dt, difflib, hashlib, json, logging, math, os, re, secrets, shutil
+import sys, tempfile, threading, time
 import types
 import typing, unicodedata, uuid
 from dataclasses import dataclass, field, asdict, fields, is_dataclass
@@ -14,11 +15,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 # %% auto #0
-__all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'SettingsError', 'user_cache_dir',
+__all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'logger', 'SettingsError', 'user_cache_dir',
            'Settings', 'find_settings_file', 'load_settings', 'canonical_json', 'sha256_hex', 'sample_id', 'split_of',
-           'validate_name', 'new_run_id', 'atomic_write_bytes', 'atomic_write_text', 'file_sha256', 'atomic_directory',
-           'row_hash', 'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest', 'ConfigError',
-           'FieldErrors', 'option', 'section', 'config_from_dict', 'read_config', 'config_to_dict', 'setup_plotly']
+           'validate_name', 'new_run_id', 'current_umask', 'atomic_write_bytes', 'atomic_write_text', 'file_sha256',
+           'atomic_directory', 'row_hash', 'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest',
+           'ConfigError', 'FieldErrors', 'option', 'section', 'config_from_dict', 'read_config', 'config_to_dict',
+           'setup_logging', 'log_to_file', 'progress', 'heartbeat', 'setup_plotly', 'param_value']
 
 # %% ../nbs/00_core.ipynb #2fbc4bf3
 SETTINGS_SECTION = "fastdistill"
@@ -181,6 +183,19 @@ def new_run_id(prefix: str = "run") -> str:
     validate_name(prefix, "run id prefix")
     return f"{prefix}-{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
+# %% ../nbs/00_core.ipynb #14dee5f2
+_UMASK_LOCK = threading.Lock()
+
+def current_umask() -> int:
+    "The process's file-creation mask (read without changing it where /proc allows)."
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"): return int(line.split()[1], 8)
+    except OSError: pass
+    with _UMASK_LOCK:
+        m = os.umask(0o022); os.umask(m)
+    return m
+
 # %% ../nbs/00_core.ipynb #54780315
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     "Write `data` to `path` through a temporary file in the same folder and an atomic rename."
@@ -188,6 +203,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a finished file gets the user's usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -218,7 +234,7 @@ def atomic_directory(path: str | Path):  # the folder to create or replace
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.mkdir()
+    tmp.mkdir(mode=0o777 & ~current_umask())
     try:
         yield tmp
         if path.exists(): shutil.rmtree(path)
@@ -410,8 +426,97 @@ def config_to_dict(cfg) -> dict:
     "A typed config as plain nested data (for manifests, YAML and papermill)."
     return asdict(cfg)
 
+# %% ../nbs/00_core.ipynb #6c72bf30
+logger = logging.getLogger("fastdistill")
+
+def setup_logging(level: int = logging.INFO, stream=None) -> logging.Logger:
+    "Send the `fastdistill` logger's lines to stderr (once; repeated calls only change the level)."
+    if not any(getattr(h, "_fastdistill", False) for h in logger.handlers):
+        h = logging.StreamHandler(stream or sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        h._fastdistill = True
+        logger.addHandler(h)
+    logger.setLevel(level)
+    return logger
+
+# %% ../nbs/00_core.ipynb #e7d3ed24
+@contextlib.contextmanager
+def log_to_file(path: str | Path):  # e.g. runs/<id>/run.log (appended to, so a resumed run keeps its history)
+    "Copy every `fastdistill` log line into a file while the block runs."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    h = logging.FileHandler(path, encoding="utf-8")
+    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(h)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO: logger.setLevel(logging.INFO)
+    try: yield path
+    finally: logger.removeHandler(h); h.close()
+
+# %% ../nbs/00_core.ipynb #df46940f
+class progress:
+    "Iterate with a tqdm bar in a terminal, else log `desc: i/total` at most every `every_s` seconds and at the end."
+    def __init__(self, iterable, desc: str, total: int | None = None,
+                 enabled: bool = True,  # False: no bar and no lines
+                 every_s: float = 10.0,  # seconds between plain lines outside a terminal
+                 tty: bool | None = None):  # default: whether stderr is a terminal
+        self.iterable, self.desc, self.enabled, self.every_s = iterable, desc, enabled, every_s
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.postfix = ""
+    def set_postfix(self, **kw): self.postfix = ", ".join(f"{k}={v}" for k, v in kw.items())
+
+# %% ../nbs/00_core.ipynb #365b1e1f
+def _progress_iter(self: progress):
+    if not self.enabled: yield from self.iterable; return
+    if self.tty:
+        from tqdm.auto import tqdm
+        bar = tqdm(self.iterable, desc=self.desc, total=self.total, mininterval=1.0)
+        self.set_postfix = lambda **kw: bar.set_postfix(**kw)
+        yield from bar; return
+    t0 = last = time.monotonic(); i = 0
+    of = f"/{self.total}" if self.total is not None else ""
+    for i, x in enumerate(self.iterable, 1):
+        yield x
+        now = time.monotonic()
+        if now - last >= self.every_s:
+            last = now
+            logger.info(f"{self.desc}: {i}{of} ({now - t0:.0f} s{', ' + self.postfix if self.postfix else ''})")
+    logger.info(f"{self.desc}: {i}{of} done in {time.monotonic() - t0:.1f} s"
+                f"{', ' + self.postfix if self.postfix else ''}")
+
+progress.__iter__ = _progress_iter
+
+# %% ../nbs/00_core.ipynb #94c34068
+class _LastLine(logging.Handler):
+    "Remembers when the `fastdistill` logger last said something, and what."
+    def __init__(self): super().__init__(); self.t, self.msg = time.monotonic(), ""
+    def emit(self, record): self.t, self.msg = time.monotonic(), record.getMessage()
+
+@contextlib.contextmanager
+def heartbeat(every_s: float = 30.0):  # the longest silence allowed
+    "While the block runs, log `still working (after: <last line>)` whenever the log has been quiet for `every_s`."
+    last, stop, t0 = _LastLine(), threading.Event(), time.monotonic()
+    logger.addHandler(last)
+    def beat():
+        while not stop.wait(min(every_s, 5.0)):
+            if time.monotonic() - last.t >= every_s:
+                logger.info(f"still working, {time.monotonic() - t0:.0f} s in (last: {last.msg[:120]})")
+    th = threading.Thread(target=beat, daemon=True, name="fastdistill-heartbeat"); th.start()
+    try: yield
+    finally: stop.set(); th.join(); logger.removeHandler(last)
+
 # %% ../nbs/00_core.ipynb #1a2172ad
 def setup_plotly(renderer: str = "plotly_mimetype+notebook"):
     "Render plotly figures for JupyterLab and for static HTML pages (Quarto, nbconvert) alike."
     import plotly.io as pio
     pio.renderers.default = renderer
+
+# %% ../nbs/00_core.ipynb #3de0dcea
+def param_value(value, kind: type = list):  # list or dict: text is parsed as YAML (so JSON works too)
+    "A notebook parameter as `kind`, whether papermill passed the value (`-y`) or its text (`-p`)."
+    if isinstance(value, str) and kind in (list, dict):
+        import yaml
+        try: value = yaml.safe_load(value)
+        except yaml.YAMLError as e: raise ValueError(f"parameter {value!r} is not a {kind.__name__}: {e}") from None
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(f"parameter {value!r}: expected a {kind.__name__}, got {type(value).__name__}")
+    return value

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 import torch
 from torch import nn, Tensor
-from tqdm.auto import tqdm
 from safetensors.torch import load_file, save_file
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from fastcore.basics import patch
-from .core import atomic_write_text
+from .core import atomic_directory, atomic_write_text, progress as progress_bar
 from .losses import DistillInputError, LossTerm
 from .taps import Tap, parse_signal
 
@@ -105,8 +104,9 @@ def _check_tokenizers(rep: PreflightReport, plan: dict, st, tt):
                 f"student and teacher tokenizers differ (vocab {len(st)} vs {len(tt)}): "
                 "token-level KD needs one vocabulary")
     for name in ("pad_token_id", "bos_token_id", "eos_token_id", "unk_token_id"):
-        if getattr(st, name) != getattr(tt, name):
-            rep.add("error", "tokenizer", f"{name} differs: student {getattr(st, name)} vs teacher {getattr(tt, name)}")
+        if getattr(st, name) != getattr(tt, name):  # an unknown-token id only matters for text the vocabulary lacks
+            rep.add("warning" if name == "unk_token_id" else "error", "tokenizer",
+                    f"{name} differs: student {getattr(st, name)} vs teacher {getattr(tt, name)}")
     if st.padding_side != tt.padding_side:
         rep.add("warning", "padding", f"padding side differs: student {st.padding_side}, teacher {tt.padding_side}")
 
@@ -296,6 +296,8 @@ class Distiller:
         self.student_tokenizer, self.teacher_tokenizer = student_tokenizer, teacher_tokenizer
         self.term_grad_norms = term_grad_norms
         self.acc = Accelerator(gradient_accumulation_steps=grad_accum,
+                               # None: CUDA when present (the accelerate config decides), else CPU — which is also what
+                               # makes two launched CPU processes one DDP group on gloo instead of two lone runs
                                cpu=cpu if cpu is not None else not torch.cuda.is_available(),
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         # not DDP-wrapped: their gradients are averaged by hand
@@ -429,8 +431,8 @@ def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumabl
     if self.preflight_report is None: _preflight_first_batch(self, batches)
     for cb in self.callbacks: cb.on_fit_start(self)
     params = [p for g in self.opt.param_groups for p in g["params"]]
-    bar = tqdm(range(self.step, steps), desc="distill", disable=not self.progress, mininterval=1.0,
-               initial=self.step, total=steps)
+    bar = progress_bar(range(self.step, steps), f"distill (steps {self.step}→{steps})", total=steps - self.step,
+                       enabled=self.progress and self.acc.is_main_process)
     for step in bar:
         for cb in self.callbacks: cb.on_step_start(self, step)
         for g in self.opt.param_groups: g["lr"] = self._lr_at(step, steps)
@@ -455,17 +457,36 @@ def _fit(self, batches,  # a function rng -> batch dict (deterministic, resumabl
 
 Distiller.fit = _fit
 
+# %% ../nbs/12_distiller.ipynb #cb953de9
+def _untied(state: dict) -> dict:
+    "A state dict without tensors that share memory with an earlier entry (tied weights), as safetensors requires."
+    seen, out = set(), {}
+    for k, v in state.items():
+        ptr = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
+        if ptr in seen: continue
+        seen.add(ptr); out[k] = v
+    return out
+
+def _load_student_state(model: nn.Module, state: dict, source: str):
+    "Load a state saved by `_untied`: keys left out must be tied to a loaded tensor; anything else is an error."
+    res = model.load_state_dict(state, strict=False)
+    sd = model.state_dict()
+    loaded = {sd[k].untyped_storage().data_ptr() for k in state if k in sd}
+    bad = [k for k in res.missing_keys if sd[k].untyped_storage().data_ptr() not in loaded] + list(res.unexpected_keys)
+    if bad: raise ValueError(f"{source}: does not match the student (missing or unexpected: {', '.join(bad[:5])})")
+
 # %% ../nbs/12_distiller.ipynb #40c27673
 def _save_checkpoint(self) -> Path:
     "Write student, modules, optimizer and loop state for the current step (atomically)."
     from safetensors.torch import save_model
     final = Path(self.checkpoint_dir)/f"step-{self.step:06d}"
     self.acc.wait_for_everyone()
+    student_state = self.acc.get_state_dict(self.student)  # every process takes part (gathers FSDP/DeepSpeed shards)
     if not self.acc.is_main_process:  # one writer; the others wait until the folder is in place
         self.acc.wait_for_everyone(); return final
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}")
     tmp.mkdir(parents=True)
-    save_model(self.acc.unwrap_model(self.student), str(tmp/"student.safetensors"))
+    save_file({k: v.contiguous() for k, v in _untied(student_state).items()}, str(tmp/"student.safetensors"))
     if len(self.modules): save_model(self.acc.unwrap_model(self.modules), str(tmp/"modules.safetensors"))
     tensors, meta = _opt_to_files(self.opt)
     tensors["rng.torch"] = torch.get_rng_state()
@@ -484,7 +505,8 @@ def _load_checkpoint(self, folder: str | Path):
     "Restore student, modules, optimizer and loop state from a checkpoint folder (safetensors + JSON only)."
     from safetensors.torch import load_model
     folder = Path(folder)
-    load_model(self.acc.unwrap_model(self.student), str(folder/"student.safetensors"))
+    _load_student_state(self.acc.unwrap_model(self.student), load_file(str(folder/"student.safetensors")),
+                        str(folder/"student.safetensors"))
     if (folder/"modules.safetensors").exists():
         load_model(self.acc.unwrap_model(self.modules), str(folder/"modules.safetensors"))
     state = json.loads((folder/"state.json").read_text())
@@ -499,6 +521,21 @@ def _load_checkpoint(self, folder: str | Path):
             t.weight = state["terms"][t.name]["weight"]; t.params.update(state["terms"][t.name]["params"])
 
 Distiller.save_checkpoint, Distiller.load_checkpoint = _save_checkpoint, _load_checkpoint
+
+# %% ../nbs/12_distiller.ipynb #b6fe1970
+@patch
+def save_pretrained(self: Distiller, folder: str | Path,  # the new model folder (replaced whole if it exists)
+                    tokenizer=None) -> Path:  # saved beside the weights when given
+    "The student as a Hugging Face folder (config, safetensors, tokenizer): gathered by accelerate, written once."
+    folder = Path(folder)
+    self.acc.wait_for_everyone()
+    state = self.acc.get_state_dict(self.student)
+    if self.acc.is_main_process:
+        with atomic_directory(folder) as tmp:
+            self.acc.unwrap_model(self.student).save_pretrained(str(tmp), state_dict=state)
+            if tokenizer is not None: tokenizer.save_pretrained(str(tmp))
+    self.acc.wait_for_everyone()
+    return folder
 
 # %% ../nbs/12_distiller.ipynb #7e433afa
 SEQUENCE_COLUMNS = ("sample_id", "prompt_ids", "completion_ids", "topk_ids", "topk_logprobs")

@@ -269,9 +269,11 @@ def write_eval_report(store: ArtifactStore, run_id: str) -> Path:
 def _table_html(rows: list) -> str:
     if not rows: return "<p>(none)</p>"
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    fmt = lambda v: (
-        f"{v:.4g}" if isinstance(v, float) else html.escape(json.dumps(v) if isinstance(v, (dict, list)) else str(v))
-    )
+    def fmt(v) -> str:  # numbers as numbers; a mapping as "key: value" lines, never a JSON dump
+        if isinstance(v, float): return f"{v:.4g}"
+        if isinstance(v, dict): return "<br>".join(f"{html.escape(str(k))}: {fmt(x)}" for k, x in v.items()) or "–"
+        if isinstance(v, (list, tuple)): return ", ".join(fmt(x) for x in v) or "–"
+        return "–" if v is None else html.escape(str(v))
     return (
         "<table><thead><tr>"
         + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
@@ -293,6 +295,8 @@ def write_run_report(store: ArtifactStore, run_id: str, summary: dict, figures: 
                 ("Distillation data", [summary["kd_data"]])]
     if summary.get("students"):
         sections.insert(1, ("Students over seeds (mean ± std of the held-out metric)", summary["students"]))
+    if summary.get("headline_table"):
+        sections.insert(0, ("Teacher and student at a glance", summary["headline_table"]))
     body = (f"<h1>FastDistill run {html.escape(run_id)}</h1><p>{html.escape(summary['headline'])}</p>"
             + "".join(f"<p>{html.escape(c['verdict'])}</p>" for c in summary.get("comparisons", []))
             + "".join(f"<h2>{t}</h2>" + _table_html(rows) for t, rows in sections) + "".join(parts)

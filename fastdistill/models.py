@@ -19,7 +19,8 @@ from .tasks import get_task
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'MODEL_SIZES', 'train_tokenizer', 'get_tokenizer', 'family_of', 'size_config', 'MLPClassifier',
            'SmallCNN', 'build_model', 'n_params', 'encode_prompt', 'encode_completion', 'encode_sft', 'pad_batch',
-           'make_batcher', 'greedy_generate', 'document_nll']
+           'make_batcher', 'greedy_generate', 'document_nll', 'ModelFolderError', 'resolve_device', 'ensure_pad_token',
+           'load_model_folder', 'tokenizer_plan']
 
 # %% ../nbs/03_models.ipynb #371305b5
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<mask>", "<cls>", "<sep>"]
@@ -248,3 +249,70 @@ def document_nll(model, tokenizer, texts: Sequence[str], block: int = 128, max_b
             nll += nn.functional.cross_entropy(logits[0], x[0, 1:], reduction="sum").item(); n += x.shape[1] - 1
         res.append((nll, n))
     return res
+
+# %% ../nbs/03_models.ipynb #4314d608
+class ModelFolderError(ValueError):
+    "A model folder cannot be used as configured: names the key and the folder."
+
+def resolve_device(device: str = "auto") -> str:
+    "auto → cuda when available, else cpu; cuda without a GPU is an error."
+    if device == "auto": return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available(): raise ModelFolderError("device 'cuda': no CUDA device here")
+    return device
+
+# %% ../nbs/03_models.ipynb #b97ad7ad
+def ensure_pad_token(tokenizer, pad_token: str | None = None, who: str = "teacher") -> str | None:
+    "Give a tokenizer without a pad token one (`pad_token` if named, else EOS); returns a note of what was done."
+    if tokenizer.pad_token_id is not None and pad_token is None: return None
+    if pad_token is not None:
+        if pad_token not in tokenizer.get_vocab():
+            raise ModelFolderError(f"{who}.pad_token {pad_token!r} is not in the {who} tokenizer's vocabulary")
+        tokenizer.pad_token = pad_token
+        return f"{who}: pad token set to {pad_token!r} (config)"
+    if tokenizer.eos_token is None:
+        raise ModelFolderError(f"the {who} tokenizer has neither a pad nor an EOS token; set {who}.pad_token")
+    tokenizer.pad_token = tokenizer.eos_token
+    return f"{who}: the tokenizer has no pad token; using EOS {tokenizer.eos_token!r} (set {who}.pad_token to change)"
+
+# %% ../nbs/03_models.ipynb #10bb3a14
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+def load_model_folder(path: str | Path,  # a folder saved with save_pretrained (config.json, safetensors, tokenizer)
+                      who: str = "teacher",  # the config section it came from, for errors: teacher | distill.student
+                      dtype: str = "auto",  # auto | float32 | bfloat16 | float16
+                      device: str = "auto",  # auto | cpu | cuda
+                      pad_token: str | None = None) -> tuple:
+    "(model, tokenizer, notes) of a local causal LM folder, on `device` in `dtype`."
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    path = Path(path).expanduser()
+    where = f"{who}.path" if who == "teacher" else who  # the config key that named the folder
+    if not (path/"config.json").is_file():
+        raise ModelFolderError(f"{where} {str(path)!r}: no config.json there (a folder saved with save_pretrained)")
+    dev = resolve_device(device)
+    dt = _DTYPES.get(dtype) or (torch.float32 if dev == "cpu" else
+                                torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, use_safetensors=True, dtype=dt)
+    except (OSError, ValueError) as e:
+        raise ModelFolderError(f"{where} {str(path)!r}: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
+    notes = [n for n in [ensure_pad_token(tok, pad_token, who)] if n]
+    if model.config.pad_token_id is None: model.config.pad_token_id = tok.pad_token_id
+    return model.to(dev).eval(), tok, notes
+
+# %% ../nbs/03_models.ipynb #1095196b
+def tokenizer_plan(teacher_tokenizer, student_tokenizer) -> dict:
+    "Whether token-level KD applies between two tokenizers, and the plan in words."
+    tt, st = teacher_tokenizer, student_tokenizer
+    if tt is None:
+        return {"kd": False, "plan": "SFT on the teacher's text",
+                "why": "the teacher has no tokenizer here (set teacher.tokenizer to use a server's log-probabilities)"}
+    if tt.get_vocab() != st.get_vocab():
+        return {"kd": False, "plan": "SFT on the teacher's text, re-tokenised by the student",
+                "why": f"the vocabularies differ ({len(tt)} vs {len(st)} tokens); token-level KD needs a shared one"}
+    diff = [f"{n} {getattr(tt, n)} vs {getattr(st, n)}" for n in ("pad_token_id", "bos_token_id", "eos_token_id")
+            if getattr(tt, n) != getattr(st, n)]
+    if diff: return {"kd": False, "plan": "SFT on the teacher's text, re-tokenised by the student",
+                     "why": "special tokens differ: " + "; ".join(diff)}
+    return {"kd": True, "plan": "token-level KD on the teacher's stored top-k, plus SFT",
+            "why": f"one vocabulary ({len(tt)} tokens) and the same special ids"}

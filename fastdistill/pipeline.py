@@ -11,16 +11,18 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
-from .core import atomic_write_text, canonical_json, config_to_dict, option, sample_id, section
+from .core import (atomic_directory, atomic_write_text, canonical_json, config_to_dict, logger, option,
+                              progress as progress_bar, sample_id, section)
 from .artifacts import ArtifactStore, ArtifactError
-from .tasks import TASKS, Task, as_task
+from .tasks import TASKS, DataConfig, Task, as_task, get_task, user_task
 from .teachers import DecodeProfile, Teacher, TeacherError, prompt_key
 
 # %% auto #0
 __all__ = ['RUBRIC', 'STAGES', 'JUDGES', 'PipelineError', 'QualityGateError', 'quality_report', 'timing_report', 'kept_rows',
            'run_stage', 'reconcile', 'canonicalize', 'DedupIndex', 'dedup', 'gen_id', 'generate', 'clean',
            'rule_filter', 'exec_gate', 'LogprobJudge', 'RubricJudge', 'judge', 'select', 'export', 'DedupConfig',
-           'GateConfig', 'JudgeConfig', 'SelectConfig', 'generation_tasks', 'PipelineConfig', 'run_pipeline']
+           'GateConfig', 'JudgeConfig', 'SelectConfig', 'generation_tasks', 'PipelineConfig', 'task_of', 'start_run',
+           'run_pipeline']
 
 # %% ../nbs/05_pipeline.ipynb #9adc4bea
 class PipelineError(RuntimeError):
@@ -50,7 +52,9 @@ def quality_report(rows: Sequence[dict]) -> dict:
             "gold_match_rate": sum(bool(r.get("gold_match")) for r in ex) / len(ex) if ex else None,
             "judge_score": {"min": min(js), "mean": sum(js) / len(js), "max": max(js)} if js else None,
             "reject_reason_counts": dict(Counter(r["reject_reason"] for r in rows if not r["keep"])),
-            "exec_error_counts": dict(Counter(r["exec_error"] for r in ex if r.get("exec_error")))}
+            "exec_error_counts": dict(Counter(r["exec_error"] for r in ex if r.get("exec_error"))),
+            **({"with_logprobs": sum(bool(r["logprobs_available"]) for r in kept)}
+               if any("logprobs_available" in r for r in rows) else {})}
 
 # %% ../nbs/05_pipeline.ipynb #f146298b
 def timing_report(wall_s: float, rows: Sequence[dict], latencies: Sequence[float] = (), tokens: int = 0,
@@ -77,12 +81,15 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
     `expand(row) -> keys` names the output keys an input row produces (default: its own key), for resuming.
     `generates`: the stage produces tokens (its timing report counts tokens and per-row latency;
     later stages only carry them)."""
-    if store.has_stage(run_id, stage): return store.reports(run_id, stage).get("quality", {})
-    from tqdm.auto import tqdm
+    if store.has_stage(run_id, stage):
+        logger.info(f"stage {stage}: finished earlier, reused")
+        return store.reports(run_id, stage).get("quality", {})
     w = store.writer(run_id, stage, key=key, config=config)
     todo = [r for r in rows if not all(k in w for k in (expand(r) if expand else [r[key]]))]
     t0, lat, toks, batches = time.perf_counter(), [], 0, []
-    for i in tqdm(range(0, len(todo), batch_size), desc=stage, disable=not progress):
+    if len(w): logger.info(f"stage {stage}: resuming, {len(w)} row(s) already stored")
+    for i in progress_bar(range(0, len(todo), batch_size), f"stage {stage} (batches of {batch_size})",
+                          enabled=progress):
         tb = time.perf_counter()
         out = fn(todo[i:i + batch_size])
         btoks = 0
@@ -102,6 +109,8 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
         raise PipelineError(f"stage {stage!r}: {len(rows)} input rows should give {expected} output rows, got "
                             f"{len(all_rows)}")
     q = quality_report(all_rows)
+    logger.info(f"stage {stage}: {len(rows)} in, {q['total']} out: kept {q['kept']}, rejected {q['rejected']}, "
+                f"errored {q['errored']} in {wall:.1f} s")
     w.finish(reports={"quality": {**q, "input": len(rows)}, "timing": timing_report(wall, todo, lat, toks, batches)})
     return q
 
@@ -217,11 +226,16 @@ def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: Decod
                             "prompt_ids": p_ids,
                             "keep": err is None, "reject_reason": None if err is None else f"error: {err}"})
         return out
-    return run_stage(store, run_id, "generate", kept_rows(store, run_id, "dedup"), fn, key="gen_id",
-                     batch_size=batch_size,
-                     expand=lambda r: [gen_id(r["sample_id"], tid, profile, j) for j in range(profile.n)],
-                     config={"teacher": teacher.describe(), "decode": profile.__dict__}, progress=progress,
-                     generates=True)
+    q = run_stage(store, run_id, "generate", kept_rows(store, run_id, "dedup"), fn, key="gen_id",
+                  batch_size=batch_size,
+                  expand=lambda r: [gen_id(r["sample_id"], tid, profile, j) for j in range(profile.n)],
+                  config={"teacher": teacher.describe(), "decode": profile.__dict__}, progress=progress,
+                  generates=True)
+    if profile.top_logprobs and q.get("kept") and q.get("with_logprobs", 0) < q["kept"]:
+        logger.warning(f"generate: top-{profile.top_logprobs} log-probabilities were asked for, but only "
+                       f"{q.get('with_logprobs', 0)} of {q['kept']} answered candidates carry them (the rest are text "
+                       "only; see the teacher's logprob_stats and the run report)")
+    return q
 
 # %% ../nbs/05_pipeline.ipynb #1736347e
 def clean(store, run_id, task: Task | str) -> dict:
@@ -337,7 +351,7 @@ def select(store, run_id, require_gold_match: bool = False, min_judge: float | N
 
 # %% ../nbs/05_pipeline.ipynb #6cb5501e
 def export(store, run_id) -> dict:
-    "Write exports/sft.jsonl (chat messages) and exports/preference.jsonl (prompt, chosen, rejected); paths and counts."
+    "Kept rows only: sft.jsonl (chat messages), sft_completion.jsonl (prompt, completion), preference.jsonl, selected/."
     chosen = kept_rows(store, run_id, "select")
     judged = store.load(run_id, "judge").to_list()
     failed = defaultdict(list)  # executed but wrong, or failed execution: candidates a preference pair can reject
@@ -355,11 +369,15 @@ def export(store, run_id) -> dict:
               "rejected": f["clean_text"],
               "rejected_reason": f["exec_error"] or "result differs"}
              for r in chosen if r["gold_match"] for f in failed.get(r["sample_id"], [])[:1]]
+    completion = [{"sample_id": r["sample_id"], "prompt": r["prompt"], "completion": " " + r["clean_text"]}
+                  for r in chosen]  # the one prompt convention: the completion follows the prompt after a space
     out = store.run_dir(run_id)/"exports"
-    for name, data in (("sft", sft), ("preference", pairs)):
+    for name, data in (("sft", sft), ("sft_completion", completion), ("preference", pairs)):
         atomic_write_text(out/f"{name}.jsonl", "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in data))
-    return {"sft": str(out/"sft.jsonl"), "sft_rows": len(sft), "preference": str(out/"preference.jsonl"),
-            "preference_rows": len(pairs),
+    import datasets
+    with atomic_directory(out/"selected") as tmp: datasets.Dataset.from_list(chosen).save_to_disk(str(tmp))
+    return {"sft": str(out/"sft.jsonl"), "sft_rows": len(sft), "sft_completion": str(out/"sft_completion.jsonl"),
+            "preference": str(out/"preference.jsonl"), "preference_rows": len(pairs), "selected": str(out/"selected"),
             "judged": len(judged)}
 
 STAGES = ("canonical", "dedup", "generate", "clean", "rule_filter", "exec_gate", "judge", "select")
@@ -405,7 +423,8 @@ def generation_tasks() -> tuple:
 class PipelineConfig:
     "Which questions the teacher answers, how it samples, and every stage's settings."
     run_id: str | None = None  # name the run (rerunning a name resumes it); default: a fresh id
-    task: str = option("text2sql", choices=generation_tasks)
+    task: str = option("text2sql", choices=generation_tasks)  # the bundled task (and its zoo models)
+    data: DataConfig = section(DataConfig)  # a user's own dataset instead of the bundled task's rows
     split: str = "train"  # the split the questions come from
     limit: int = option(600, ge=0)  # questions, an even sample of the split (0: all)
     seed: int = 0
@@ -416,19 +435,29 @@ class PipelineConfig:
     select: SelectConfig = section(SelectConfig)
 
 # %% ../nbs/05_pipeline.ipynb #6ab82bbe
-def run_pipeline(store: ArtifactStore, cfg: PipelineConfig, teacher: Teacher, progress: bool = False) -> str:
+def task_of(cfg: PipelineConfig) -> Task:
+    "The task a config names: the user's data when `data.path` is set, else the bundled `task`."
+    return user_task(cfg.data) if cfg.data.path else get_task(cfg.task)
+
+def start_run(store: ArtifactStore, cfg: PipelineConfig, task: Task | None = None) -> str:
+    "Create (or find, for a named run) the run a config describes; returns its id."
+    return store.create_run(cfg.run_id, config={k: v for k, v in config_to_dict(cfg).items() if k != "run_id"},
+                            prefix=f"{(task or task_of(cfg)).name}-run")
+
+def run_pipeline(store: ArtifactStore, cfg: PipelineConfig, teacher: Teacher, progress: bool = False,
+                 task: Task | None = None) -> str:  # the config's task, when the caller has built it already
     "Every pipeline stage for a config (resuming a named run); returns the run id."
     judge_cls = JUDGES[cfg.judge.kind]
     if judge_cls is LogprobJudge and not teacher.capabilities.completion_logprobs:
         raise PipelineError(f"judge.kind 'logprob' needs a teacher that scores completions; {teacher.name} cannot "
                             "(use rubric or none)")
-    run = store.create_run(cfg.run_id, config={k: v for k, v in config_to_dict(cfg).items() if k != "run_id"},
-                           prefix=f"{cfg.task}-run")
-    canonicalize(store, run, cfg.task, cfg.split, cfg.limit)
+    task = task or task_of(cfg)
+    run = start_run(store, cfg, task)
+    canonicalize(store, run, task, cfg.split, cfg.limit)
     dedup(store, run, cfg.dedup.scope, cfg.dedup.namespace)
     generate(store, run, teacher, cfg.decode, progress=progress)
-    clean(store, run, cfg.task); rule_filter(store, run, cfg.task)
-    exec_gate(store, run, cfg.task, cfg.gate.timeout, cfg.gate.min_exec_pass_rate, cfg.gate.mode)
+    clean(store, run, task); rule_filter(store, run, task)
+    exec_gate(store, run, task, cfg.gate.timeout, cfg.gate.min_exec_pass_rate, cfg.gate.mode)
     judge(store, run, judge_cls(teacher) if judge_cls else None)
     select(store, run, **vars(cfg.select))
     export(store, run)

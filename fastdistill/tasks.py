@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from fastcore.basics import patch
-from .core import atomic_write_text, canonical_json, load_settings, sample_id, split_of
+from .core import (FieldErrors, atomic_write_text, canonical_json, load_settings, option, sample_id,
+                              split_of)
 
 # %% auto #0
 __all__ = ['TASKS', 'SQL_SCHEMAS', 'TOPICS', 'register_task', 'get_task', 'TrainConfig', 'Task', 'as_task', 'strip_wrappers',
            'GenerationTask', 'build_database', 'schema_text', 'ExecResult', 'execute_sql', 'result_signature',
-           'results_match', 'Text2SQL', 'extract_answer', 'Arith', 'Topics', 'Corpus', 'Digits']
+           'results_match', 'Text2SQL', 'extract_answer', 'Arith', 'Topics', 'Corpus', 'Digits', 'TaskDataError',
+           'read_rows', 'PromptCompletion', 'UserText2SQL', 'DataConfig', 'user_task']
 
 # %% ../nbs/02_tasks.ipynb #d09590e9
 TASKS: dict = {}
@@ -762,3 +764,160 @@ class Digits(Task):
         _check_predictions(self.name, predictions, rows)
         return {"n": len(rows),
                 "accuracy": sum(int(p) == r["target"] for p, r in zip(predictions, rows)) / max(len(rows), 1)}
+
+# %% ../nbs/02_tasks.ipynb #517f806a
+class TaskDataError(ValueError):
+    "A user's dataset cannot be used: names the file, row and field."
+
+# %% ../nbs/02_tasks.ipynb #59b040a2
+def _read_jsonl(path: Path) -> list:
+    "Rows of a JSON-lines file; a line that is not a JSON object is an error naming it."
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip(): continue
+        try: r = json.loads(line)
+        except json.JSONDecodeError as e: raise TaskDataError(f"{path}, line {n}: not JSON ({e.msg})") from None
+        if not isinstance(r, dict): raise TaskDataError(f"{path}, line {n}: expected a JSON object, got "
+                                                        f"{type(r).__name__}")
+        rows.append(r)
+    return rows
+
+# %% ../nbs/02_tasks.ipynb #18e8bbba
+def read_rows(path: str | Path) -> list:
+    "Rows of a JSONL/JSON/CSV/Parquet file or a 🤗 datasets folder (its train split, or its only one), as dicts."
+    import datasets
+    path = Path(path).expanduser()
+    if not path.exists(): raise TaskDataError(f"{path}: no such file or folder")
+    if path.is_dir():
+        try: ds = datasets.load_from_disk(str(path))
+        except (FileNotFoundError, ValueError) as e:
+            raise TaskDataError(f"{path}: not a datasets folder ({e})") from None
+        if isinstance(ds, datasets.DatasetDict):
+            if "train" not in ds and len(ds) != 1: raise TaskDataError(f"{path}: splits {list(ds)}; which one? "
+                                                                       "(save the one to use, or name it train)")
+            ds = ds["train"] if "train" in ds else next(iter(ds.values()))
+        return ds.to_list()
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl": return _read_jsonl(path)
+    readers = {".json": datasets.Dataset.from_json, ".csv": datasets.Dataset.from_csv,
+               ".parquet": datasets.Dataset.from_parquet}
+    if suffix not in readers: raise TaskDataError(f"{path}: unknown format {suffix!r}; use .jsonl, .json, .csv, "
+                                                  ".parquet or a datasets folder")
+    try: return readers[suffix](str(path)).to_list()
+    except Exception as e: raise TaskDataError(f"{path}: cannot be read as {suffix[1:]} ({type(e).__name__}: "
+                                               f"{str(e)[:200]})") from None
+
+# %% ../nbs/02_tasks.ipynb #06f71934
+def _field(row: Mapping, name: str, where: str, required: bool = True):
+    "A row's field as text; missing or empty is an error naming where."
+    v = row.get(name)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if not required: return None
+        have = ", ".join(sorted(map(str, row))) or "none"
+        raise TaskDataError(f"{where}: field {name!r} is {'missing' if name not in row else 'empty'} (fields: {have})")
+    return v if isinstance(v, str) else str(v)
+
+# %% ../nbs/02_tasks.ipynb #7b7fc202
+class PromptCompletion(GenerationTask):
+    "A user's prompt → target rows as a task; exact match (or no check) is the gate and the metric."
+    name, version, headline_metric = "user", 1, "exact_match"
+    splits = {"train": 0.9, "test": 0.1}
+    def __init__(self, rows: Sequence[Mapping],  # dicts with the prompt and target fields
+                 name: str = "user",  # the task's name in sample_ids and manifests
+                 prompt_field: str = "prompt", target_field: str = "completion",
+                 split_field: str | None = None,  # a column naming each row's split (default: by hash)
+                 gate: str = "exact",  # exact: the answer must equal the target | none: any non-empty answer passes
+                 source: str = "rows",  # the file the rows came from (for errors)
+                 max_new_tokens: int = 64, seed: int = 0, **extra_fields):  # extra: more fields to keep in `input`
+        super().__init__(seed)
+        if gate not in ("exact", "none"): raise ValueError(f"gate={gate!r}; choose exact or none")
+        self.name, self.gate, self.source, self.max_new_tokens = name, gate, source, max_new_tokens
+        self.fields = dict(prompt=prompt_field, target=target_field, split=split_field, **extra_fields)
+        self.given = list(rows)
+
+    def _input(self, r: Mapping, where: str) -> dict: return {"prompt": _field(r, self.fields["prompt"], where)}
+    def build(self) -> list:
+        out = []
+        for n, r in enumerate(self.given, 1):
+            where = f"{self.source}, row {n}"
+            row = self.make_row(self._input(r, where), _field(r, self.fields["target"], where))
+            if self.fields["split"]: row["split"] = _field(r, self.fields["split"], where)
+            out.append(row)
+        return out
+    def prompt(self, row: Mapping) -> str: return row["input"]["prompt"]
+    def score_one(self, answer: str | None, row: Mapping, timeout: float = 1.0) -> dict:
+        "exact_match: the answer equals the target (stripped); exec_pass: that, or (gate none) any non-empty answer."
+        given = answer is not None and answer.strip() != ""
+        exact = given and answer.strip() == self.target_text(row).strip()
+        ok = exact if self.gate == "exact" else given
+        return {"exec_pass": ok, "exec_error": None if ok else ("no_answer" if not given else "mismatch"),
+                "exact_match": exact, "result_signature": answer.strip() if given else None}
+
+# %% ../nbs/02_tasks.ipynb #4dc3a57a
+class UserText2SQL(Text2SQL):
+    "text2sql over a user's own SQLite files: rows with a question, a gold query and a database id."
+    def __init__(self, rows: Sequence[Mapping],
+                 sqlite_dir: str | Path,  # <db_id>.sqlite files, or Spider's <db_id>/<db_id>.sqlite layout
+                 name: str = "user_text2sql", question_field: str = "question", target_field: str = "query",
+                 db_field: str = "db_id", split_field: str | None = None, source: str = "rows", seed: int = 0):
+        GenerationTask.__init__(self, seed)
+        self.name, self.source, self.sqlite_dir = name, source, Path(sqlite_dir).expanduser()
+        if not self.sqlite_dir.is_dir(): raise TaskDataError(f"data.sqlite_dir {str(self.sqlite_dir)!r}: not a folder")
+        self.fields = dict(question=question_field, target=target_field, db=db_field, split=split_field)
+        self.given = list(rows)
+    splits = {"train": 0.9, "test": 0.1}
+
+    def db_path(self, db_id: str) -> Path:
+        for p in (self.sqlite_dir/f"{db_id}.sqlite", self.sqlite_dir/db_id/f"{db_id}.sqlite",
+                  self.sqlite_dir/f"{db_id}.db"):
+            if p.is_file(): return p
+        raise TaskDataError(f"database {db_id!r}: no {db_id}.sqlite (or {db_id}/{db_id}.sqlite) in {self.sqlite_dir}")
+
+# %% ../nbs/02_tasks.ipynb #325c2061
+@patch
+def build(self: UserText2SQL) -> list:
+    "The user's rows; each database must exist (the first row naming a missing one is reported)."
+    out, f = [], self.fields
+    for n, r in enumerate(self.given, 1):
+        where = f"{self.source}, row {n}"
+        db = _field(r, f["db"], where)
+        try: self.db_path(db)
+        except TaskDataError as e: raise TaskDataError(f"{where}: {e}") from None
+        row = self.make_row({"db_id": db, "question": _field(r, f["question"], where)}, _field(r, f["target"], where))
+        if f["split"]: row["split"] = _field(r, f["split"], where)
+        out.append(row)
+    return out
+
+# %% ../nbs/02_tasks.ipynb #fde4b1d1
+@dataclass
+class DataConfig:
+    "A user's own dataset (read through 🤗 datasets) and which fields hold what; no path: the bundled task."
+    path: str | None = None  # a JSONL, JSON, CSV or Parquet file, or a datasets folder
+    name: str = "user"  # the task's name in sample_ids and manifests
+    prompt_field: str = "prompt"  # text2sql (sqlite_dir set): the question
+    target_field: str = "completion"  # text2sql: the gold SQL
+    split_field: str | None = None  # a column naming each row's split (default: 90/10 by hash of the input)
+    eval_path: str | None = None  # a separate file whose rows are the `test` split
+    gate: str = option("exact", choices=("exact", "none"))  # prompt/completion: exact match, or no check
+    sqlite_dir: str | None = None  # text2sql over these SQLite files (<db_id>.sqlite); rows need `db_field`
+    db_field: str = "db_id"
+    max_new_tokens: int = option(64, ge=1)  # generation budget of teachers and evaluation
+    def __post_init__(self):
+        if self.path is None and (self.eval_path or self.sqlite_dir):
+            raise FieldErrors([("path", "required when data.eval_path or data.sqlite_dir is set")])
+
+# %% ../nbs/02_tasks.ipynb #e2cfb158
+def user_task(cfg: DataConfig) -> Task:
+    "The task a data section describes: rows from `path` (and `eval_path` as the test split)."
+    rows = read_rows(cfg.path)
+    split = cfg.split_field
+    if cfg.eval_path:
+        rows = [{**r, "_split": "train"} for r in rows] + [{**r, "_split": "test"} for r in read_rows(cfg.eval_path)]
+        split = "_split"
+    if not rows: raise TaskDataError(f"{cfg.path}: no rows")
+    src = cfg.path + (f" (+ {cfg.eval_path})" if cfg.eval_path else "")
+    if cfg.sqlite_dir:
+        return UserText2SQL(rows, cfg.sqlite_dir, name=cfg.name, question_field=cfg.prompt_field,
+                            target_field=cfg.target_field, db_field=cfg.db_field, split_field=split, source=src)
+    return PromptCompletion(rows, name=cfg.name, prompt_field=cfg.prompt_field, target_field=cfg.target_field,
+                            split_field=split, gate=cfg.gate, source=src, max_new_tokens=cfg.max_new_tokens)

@@ -14,12 +14,13 @@ from urllib.parse import urlsplit, urlunsplit
 import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .core import FieldErrors, canonical_json, option
-from .models import encode_completion, encode_prompt
+from .core import FieldErrors, canonical_json, logger, option
+from .models import encode_completion, encode_prompt, ensure_pad_token, load_model_folder
 
 # %% auto #0
 __all__ = ['CANDIDATE_FIELDS', 'TEACHER_KINDS', 'DecodeProfile', 'Capabilities', 'TeacherError', 'Teacher', 'HFTeacher',
-           'OpenAITeacher', 'prompt_key', 'CachedTeacher', 'register_teacher_kind', 'TeacherConfig', 'build_teacher']
+           'OpenAITeacher', 'prompt_key', 'CachedTeacher', 'register_teacher_kind', 'TeacherConfig', 'build_teacher',
+           'teacher_tokenizer']
 
 # %% ../nbs/04_teachers.ipynb #37783f61
 @dataclass(frozen=True)
@@ -107,12 +108,16 @@ class HFTeacher(Teacher):
 
 # %% ../nbs/04_teachers.ipynb #d503da32
 @patch(cls_method=True)
-def from_pretrained(cls: HFTeacher, path: str | Path, **kw) -> HFTeacher:
-    "Load a model and tokenizer saved with `save_pretrained` (local files only; safetensors weights)."
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
-    return cls(model, tok, name=kw.pop("name", Path(path).name), **kw)
+def from_pretrained(cls: HFTeacher, path: str | Path,  # a local folder saved with save_pretrained
+                    dtype: str = "auto", device: str = "auto",  # see `load_model_folder`
+                    pad_token: str | None = None,  # for a tokenizer without one (default: its EOS)
+                    **kw) -> HFTeacher:
+    "Load a local model and its tokenizer (safetensors weights only) on `device` in `dtype`."
+    model, tok, notes = load_model_folder(path, "teacher", dtype, device, pad_token)
+    for n in notes: logger.info(n)
+    t = cls(model, tok, name=kw.pop("name", Path(path).name), **kw)
+    t.notes = notes
+    return t
 
 # %% ../nbs/04_teachers.ipynb #ccc75ae6
 @patch
@@ -208,6 +213,7 @@ class OpenAITeacher(Teacher):
                  concurrency: int = 8, max_retries: int = 4, timeout: float = 30.0,
                  backoff: float = 0.5, max_backoff: float = 8.0,  # seconds: base and cap of the exponential backoff
                  tokenizer=None,  # maps returned token strings to ids (for KD); optional
+                 request_token_ids: bool = False,  # ask the server for ids (vLLM: return_tokens_as_token_ids)
                  name: str | None = None):
         if endpoint not in ("completions", "chat"):
             raise ValueError(f"endpoint={endpoint!r}; choose completions or chat")
@@ -220,6 +226,9 @@ class OpenAITeacher(Teacher):
             max_backoff,
         )
         self.tokenizer, self.name, self.requests = tokenizer, name or f"openai:{model}", 0
+        self.request_token_ids, self._decoded = request_token_ids, None
+        self.logprob_stats = {"choices": 0, "with_logprobs": 0, "tokens": 0, "unmapped_tokens": 0,
+                              "dropped_alternatives": 0}
         self._lock = threading.Lock()
         self.capabilities = Capabilities(text=True, topk_logprobs=True, completion_logprobs=False)
 
@@ -242,39 +251,64 @@ def _client(self: OpenAITeacher):
 
 # %% ../nbs/04_teachers.ipynb #39cb1560
 @patch
-def _token_id(self: OpenAITeacher, s: str):
+def _token_id(self: OpenAITeacher, s, given=None):
+    "A returned token as an id: a given id, `token_id:N`, a vocabulary piece, or a decoded string re-encoded to one id."
+    if isinstance(given, int) and not isinstance(given, bool): return given
+    if not isinstance(s, str): return None
     if s.startswith("token_id:"):
         try: return int(s.split(":", 1)[1])
         except ValueError: return None
-    if self.tokenizer is None: return None
-    i = self.tokenizer.convert_tokens_to_ids(s)
-    return None if i is None or i == self.tokenizer.unk_token_id else i
+    tok = self.tokenizer
+    if tok is None: return None
+    vocab_id = tok.convert_tokens_to_ids(s)
+    if vocab_id is not None and vocab_id != tok.unk_token_id: return vocab_id
+    ids = tok(s, add_special_tokens=False).input_ids
+    if len(ids) == 1 and tok.decode(ids) == s: return ids[0]
+    if self._decoded is None:  # decoded string → id, for strings whose re-encoding merges differently
+        d = {}
+        for i in range(len(tok)): d.setdefault(tok.decode([i]), []).append(i)
+        self._decoded = {k: v[0] for k, v in d.items() if len(v) == 1}
+    return self._decoded.get(s)
 
 # %% ../nbs/04_teachers.ipynb #63576430
+def _get(x, name, default=None):
+    "A field of a parsed response part: attribute (openai objects, extra fields included) or key (plain dicts)."
+    if isinstance(x, dict): return x.get(name, default)
+    v = getattr(x, name, None)
+    if v is None: v = (getattr(x, "model_extra", None) or {}).get(name, default)
+    return default if v is None else v
+
+def _logprob_steps(lp) -> list:
+    "(token, id, logprob, [(token, id, logprob)…]) per generated token, from any of the three response shapes."
+    if lp is None: return []
+    content = _get(lp, "content")
+    if content:  # chat, and llama.cpp's completions: a list of parts, maybe with ids
+        return [(_get(c, "token"), _get(c, "id"), _get(c, "logprob"),
+                 [(_get(t, "token"), _get(t, "id"), _get(t, "logprob")) for t in (_get(c, "top_logprobs") or [])])
+                for c in content]
+    tokens = _get(lp, "tokens")
+    if not tokens: return []
+    tops = _get(lp, "top_logprobs") or [None] * len(tokens)
+    return [(t, None, l, [(a, None, v) for a, v in sorted((d or {}).items(), key=lambda kv: -kv[1])])
+            for t, l, d in zip(tokens, _get(lp, "token_logprobs") or [None] * len(tokens), tops)]
+
+# %% ../nbs/04_teachers.ipynb #d98d0d0b
 @patch
 def _parse_choice(self: OpenAITeacher, ch, k: int) -> dict:
     "One choice into a candidate (text always; ids/log-probabilities when returned and mappable)."
-    text = (ch.message.content if self.endpoint == "chat" else ch.text) or ""
-    lp = getattr(ch, "logprobs", None)
-    steps = []  # (token, logprob, [(token, logprob)...])
-    if lp is not None:
-        if self.endpoint == "chat" and getattr(lp, "content", None):
-            steps = [(c.token, c.logprob, [(t.token, t.logprob) for t in (c.top_logprobs or [])]) for c in lp.content]
-        elif self.endpoint == "completions" and getattr(lp, "tokens", None):
-            tops = lp.top_logprobs or [None] * len(lp.tokens)
-            steps = [(t, l, sorted((d or {}).items(),
-                                   key=lambda kv: -kv[1])) for t, l, d in zip(lp.tokens, lp.token_logprobs, tops)]
+    text = ((_get(_get(ch, "message"), "content") if self.endpoint == "chat" else _get(ch, "text")) or "")
+    steps, st = _logprob_steps(_get(ch, "logprobs")), self.logprob_stats
     ids, tids, tlps, chosen, ok = [], [], [], [], bool(steps)
-    for tok, l, alts in steps:
-        i = self._token_id(tok)
-        alt = [(self._token_id(t), v) for t, v in alts[:k]]
-        if i is None or l is None or not alt or any(a is None or v is None for a, v in alt): ok = False; break
-        ids.append(i)
-        chosen.append(float(l))
-        tids.append([a for a, _ in alt])
-        tlps.append([float(v) for _, v in alt])
+    for tok, given, l, alts in steps:
+        i = self._token_id(tok, given)
+        alt = [(self._token_id(t, g), v) for t, g, v in alts[:k]]
+        kept = [(a, float(v)) for a, v in alt if a is not None and v is not None and v == v]
+        st["dropped_alternatives"] += len(alt) - len(kept)
+        if i is None or l is None or l != l or not kept: ok = False; st["unmapped_tokens"] += 1; break
+        ids.append(i); chosen.append(float(l)); tids.append([a for a, _ in kept]); tlps.append([v for _, v in kept])
+    st["choices"] += 1; st["with_logprobs"] += ok; st["tokens"] += len(ids) if ok else 0
     if not ok: ids, tids, tlps, chosen = [], [], [], []
-    return _candidate(text.strip(), ids, tids, tlps, chosen, ok, ch.finish_reason or "stop")
+    return _candidate(text.strip(), ids, tids, tlps, chosen, ok, _get(ch, "finish_reason") or "stop")
 
 # %% ../nbs/04_teachers.ipynb #c99227c9
 @patch
@@ -288,6 +322,8 @@ async def _one(self: OpenAITeacher, client, sem, prompt: str, profile: DecodePro
                 common = dict(model=self.model, n=profile.n, max_tokens=profile.max_tokens,
                               temperature=profile.temperature,
                               top_p=profile.top_p, seed=profile.seed)
+                if self.request_token_ids and profile.top_logprobs:
+                    common["extra_body"] = {"return_tokens_as_token_ids": True}
                 if self.endpoint == "chat":
                     kw = dict(logprobs=True, top_logprobs=profile.top_logprobs) if profile.top_logprobs else {}
                     resp = await client.chat.completions.create(messages=[{"role": "user", "content": prompt}],
@@ -363,12 +399,12 @@ class CachedTeacher(Teacher):
         return out
 
 # %% ../nbs/04_teachers.ipynb #63f35161
-TEACHER_KINDS: dict = {}  # kind -> (build(cfg, task, store) -> Teacher, required keys)
+TEACHER_KINDS: dict = {}  # kind -> (build(cfg, task, store) -> Teacher, required keys, tokenizer(cfg, task) or None)
 
-def register_teacher_kind(kind: str, build, requires: Sequence[str] = ()):
+def register_teacher_kind(kind: str, build, requires: Sequence[str] = (),
+                          tokenizer=None):  # (cfg, task) -> the teacher's tokenizer without loading the model, or None
     "Make `build(cfg: TeacherConfig, task: str, store) -> Teacher` available as `teacher.kind: <kind>`."
-    TEACHER_KINDS[kind] = (build, tuple(requires))
-
+    TEACHER_KINDS[kind] = (build, tuple(requires), tokenizer)
 
 # %% ../nbs/04_teachers.ipynb #8e018d31
 @dataclass
@@ -384,11 +420,19 @@ class TeacherConfig:
     concurrency: int = option(8, ge=1)
     max_retries: int = option(4, ge=0)
     timeout: float = option(30.0, gt=0)  # seconds per request
-    tokenizer: str | None = None  # openai: a local tokenizer folder that maps returned tokens to ids
+    tokenizer: str | None = None  # openai, cached: a local tokenizer folder (maps returned tokens to ids; enables KD)
+    request_token_ids: bool = False  # openai: ask the server for token ids (vLLM's return_tokens_as_token_ids)
+    dtype: str = option("auto", choices=("auto", "float32", "bfloat16", "float16"))  # hf: auto: fp32 CPU, bf16 GPU
+    device: str = option("auto", choices=("auto", "cpu", "cuda"))  # hf: auto = CUDA when present
+    pad_token: str | None = None  # hf: for a tokenizer without one (default: its end-of-sequence token)
     run_id: str | None = None  # cached: the stored run to replay
     def __post_init__(self):
         need = [k for k in TEACHER_KINDS.get(self.kind, (None, ()))[1] if not getattr(self, k)]
         if need: raise FieldErrors([(k, f"required when teacher.kind is {self.kind!r}") for k in need])
+        for k in ("path", "tokenizer"):
+            v = getattr(self, k)
+            if v and self.kind in ("hf", "openai", "cached") and not Path(v).expanduser().is_dir():
+                raise FieldErrors([(k, f"{v!r}: no such folder")])
 
 
 # %% ../nbs/04_teachers.ipynb #2a6ab7bc
@@ -398,16 +442,42 @@ def build_teacher(cfg: TeacherConfig, task: str, store=None) -> Teacher:
                                                          f"{', '.join(TEACHER_KINDS)}")
     return TEACHER_KINDS[cfg.kind][0](cfg, task, store)
 
-# %% ../nbs/04_teachers.ipynb #13cf7c46
-def _openai(cfg, task, store):
-    tok = None
-    if cfg.tokenizer:
-        from transformers import AutoTokenizer
-        tok = AutoTokenizer.from_pretrained(cfg.tokenizer, local_files_only=True)
-    return OpenAITeacher(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, endpoint=cfg.endpoint,
-                         concurrency=cfg.concurrency,
-                         max_retries=cfg.max_retries, timeout=cfg.timeout, tokenizer=tok)
+def teacher_tokenizer(cfg: TeacherConfig, task: str):
+    "The tokenizer the configured teacher uses, loaded without its model (None when unknown: token-level KD is off)."
+    load = TEACHER_KINDS[cfg.kind][2] if cfg.kind in TEACHER_KINDS else None
+    return load(cfg, task) if load else None
 
-register_teacher_kind("hf", lambda cfg, task, store: HFTeacher.from_pretrained(cfg.path), requires=("path",))
-register_teacher_kind("openai", _openai, requires=("base_url", "model"))
-register_teacher_kind("cached", lambda cfg, task, store: CachedTeacher(store, cfg.run_id), requires=("run_id",))
+# %% ../nbs/04_teachers.ipynb #13cf7c46
+def _tokenizer_key(cfg, task):
+    "The tokenizer folder named by teacher.tokenizer, or None."
+    if not cfg.tokenizer: return None
+    from transformers import AutoTokenizer
+    try: return AutoTokenizer.from_pretrained(cfg.tokenizer, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise TeacherError(f"teacher.tokenizer {cfg.tokenizer!r}: no loadable tokenizer there ({type(e).__name__})")
+
+def _hf_tokenizer(cfg, task):
+    from transformers import AutoTokenizer
+    try: tok = AutoTokenizer.from_pretrained(cfg.path, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise TeacherError(f"teacher.path {cfg.path!r}: no loadable tokenizer there ({type(e).__name__})")
+    ensure_pad_token(tok, cfg.pad_token, "teacher")
+    return tok
+
+def _openai(cfg, task, store):
+    tok = _tokenizer_key(cfg, task)
+    return OpenAITeacher(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, endpoint=cfg.endpoint,
+                         concurrency=cfg.concurrency, max_retries=cfg.max_retries, timeout=cfg.timeout, tokenizer=tok,
+                         request_token_ids=cfg.request_token_ids)
+
+def _hf(cfg, task, store):
+    return HFTeacher.from_pretrained(cfg.path, dtype=cfg.dtype, device=cfg.device, pad_token=cfg.pad_token)
+
+def _cached(cfg, task, store):
+    t = CachedTeacher(store, cfg.run_id)
+    t.tokenizer = _tokenizer_key(cfg, task)
+    return t
+
+register_teacher_kind("hf", _hf, requires=("path",), tokenizer=_hf_tokenizer)
+register_teacher_kind("openai", _openai, requires=("base_url", "model"), tokenizer=_tokenizer_key)
+register_teacher_kind("cached", _cached, requires=("run_id",), tokenizer=_tokenizer_key)

@@ -10,10 +10,12 @@ import json, random, threading, time
 from typing import Sequence
 from urllib.parse import urlsplit
 from fastcore.basics import patch
+from pathlib import Path
 from .teachers import DecodeProfile, HFTeacher
 
 # %% auto #0
-__all__ = ['FAULTS', 'FaultProxy', 'serve_teacher']
+__all__ = ['FAULTS', 'LOGPROB_SHAPES', 'FaultProxy', 'logprobs_payload', 'serve_teacher', 'copy_rows', 'own_tokenizer',
+           'tiny_causal_lm', 'train_folder']
 
 # %% ../nbs/14_testing.ipynb #c093941f
 FAULTS = ("ok", "429", "500", "timeout", "bad_json", "empty_choices", "drop")
@@ -105,11 +107,32 @@ def __enter__(self: FaultProxy):
     self.thread.start()
     return self
 
+# %% ../nbs/14_testing.ipynb #ed97627a
+LOGPROB_SHAPES = ("token_id", "text", "content")
+
+def logprobs_payload(tokenizer, c: dict, shape: str = "token_id") -> dict:
+    "A candidate's token ids and top-k as a server would send them in one of `LOGPROB_SHAPES`."
+    if shape == "content":
+        return {"content": [{"id": i, "token": tokenizer.decode([i]), "logprob": l,
+                             "top_logprobs": [{"id": a, "token": tokenizer.decode([a]), "logprob": v}
+                                              for a, v in zip(ids, lps)]}
+                            for i, l, ids, lps in zip(c["token_ids"], c["token_logprobs"], c["topk_ids"],
+                                                      c["topk_logprobs"])]}
+    name = (lambda i: f"token_id:{i}") if shape == "token_id" else (lambda i: tokenizer.decode([i]))
+    return {"tokens": [name(t) for t in c["token_ids"]], "token_logprobs": c["token_logprobs"],
+            "top_logprobs": [{name(a): v for a, v in zip(ids, lps)}
+                             for ids, lps in zip(c["topk_ids"], c["topk_logprobs"])],
+            "text_offset": [0] * len(c["token_ids"])}
+
 # %% ../nbs/14_testing.ipynb #5c7af0ac
 class serve_teacher:
     "Serve an HFTeacher's /v1/completions and /v1/models on 127.0.0.1 (context manager; requests run one at a time)."
-    def __init__(self, teacher: HFTeacher, model_name: str = "teacher", port: int = 0):
+    def __init__(self, teacher: HFTeacher, model_name: str = "teacher", port: int = 0,
+                 logprob_shape: str = "token_id"):  # one of LOGPROB_SHAPES
+        if logprob_shape not in LOGPROB_SHAPES: raise ValueError(f"logprob_shape={logprob_shape!r}; choose one of "
+                                                                 f"{', '.join(LOGPROB_SHAPES)}")
         self.teacher, self.model_name, self.port, self._lock = teacher, model_name, port, threading.Lock()
+        self.shape = logprob_shape
     @property
     def url(self) -> str: return f"http://127.0.0.1:{self.port}/v1"
     def __enter__(self):
@@ -141,16 +164,7 @@ class serve_teacher:
                 choices = []
                 for i, c in enumerate(cands):
                     ch = {"index": i, "text": c["text"], "finish_reason": c["finish_reason"]}
-                    if prof.top_logprobs:
-                        ch["logprobs"] = {
-                            "tokens": [f"token_id:{t}" for t in c["token_ids"]],
-                            "token_logprobs": c["token_logprobs"],
-                            "top_logprobs": [
-                                {f"token_id:{a}": v for a, v in zip(ids, lps)}
-                                for ids, lps in zip(c["topk_ids"], c["topk_logprobs"])
-                            ],
-                            "text_offset": [0] * len(c["token_ids"]),
-                        }
+                    if prof.top_logprobs: ch["logprobs"] = logprobs_payload(srv.teacher.tokenizer, c, srv.shape)
                     choices.append(ch)
                 self._reply(200, {"id": "cmpl-local", "object": "text_completion", "created": int(time.time()),
                                   "model": srv.model_name, "choices": choices,
@@ -163,3 +177,66 @@ class serve_teacher:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
     def __exit__(self, *exc): self.server.shutdown(); self.server.server_close()
+
+# %% ../nbs/14_testing.ipynb #3203e4e1
+_WORDS = "red blue green gold pink gray black white cyan lime teal navy plum rose sand snow".split()
+
+def copy_rows(n: int = 400, seed: int = 0) -> list:
+    "Prompt/completion rows: `copy: w1 w2 w3 =>` → `w1 w2 w3` (distinct prompts)."
+    rng, out, seen = random.Random(f"copy:{seed}"), [], set()
+    while len(out) < n:
+        ws = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 4)))
+        if ws in seen: continue
+        seen.add(ws); out.append({"prompt": f"copy: {ws} =>", "completion": ws})
+    return out
+
+# %% ../nbs/14_testing.ipynb #739289f8
+def own_tokenizer(texts: Sequence[str], style: str = "gpt2", vocab_size: int = 300):
+    "A byte-level BPE tokenizer trained on `texts`: GPT-2-style specials (no pad) or Llama-style (<pad> <s> </s>)."
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+    specials = {"gpt2": ["<|endoftext|>"], "llama": ["<pad>", "<s>", "</s>", "<unk>"]}[style]
+    raw = Tokenizer(models.BPE(unk_token=None if style == "gpt2" else "<unk>"))
+    raw.pre_tokenizer, raw.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    raw.train_from_iterator(list(texts), trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                             show_progress=False,
+                                                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    if style == "gpt2":
+        return PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>")
+
+# %% ../nbs/14_testing.ipynb #cdec4768
+def tiny_causal_lm(folder: str | Path, arch: str, tokenizer, hidden: int = 64, layers: int = 2, heads: int = 2,
+                   seed: int = 0) -> Path:
+    "Save an untrained causal LM of `arch` (gpt2 | qwen2 | llama) with `tokenizer` in `folder`."
+    import torch, transformers as tf
+    torch.manual_seed(seed)
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id)
+    if arch == "gpt2": cfg = tf.GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=heads,
+                                           n_positions=256, **ids)
+    elif arch in ("qwen2", "llama"):
+        cls = tf.Qwen2Config if arch == "qwen2" else tf.LlamaConfig
+        cfg = cls(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                  num_key_value_heads=heads, intermediate_size=hidden * 3, max_position_embeddings=256,
+                  tie_word_embeddings=True, **ids)
+    else: raise ValueError(f"arch={arch!r}; choose gpt2, qwen2 or llama")
+    folder = Path(folder)
+    tf.AutoModelForCausalLM.from_config(cfg).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+# %% ../nbs/14_testing.ipynb #d576127d
+def train_folder(folder: str | Path, rows: Sequence[dict], steps: int = 150, lr: float = 3e-3, seed: int = 0) -> dict:
+    "Train a saved causal LM on prompt/completion rows (SFT, the one prompt convention) and save it back."
+    from fastdistill.models import load_model_folder
+    from fastdistill.tasks import PromptCompletion, TrainConfig
+    from fastdistill.models import make_batcher
+    from fastdistill.zoo import train_supervised
+    model, tok, _ = load_model_folder(folder, "teacher", dtype="float32", device="cpu")
+    cfg = TrainConfig(steps=steps, batch_size=32, lr=lr, max_len=32)
+    stats = train_supervised(model.train(), make_batcher(PromptCompletion(rows), tok, cfg), cfg, seed=seed,
+                             progress=False)
+    model.cpu().save_pretrained(folder)
+    return {"final_loss": stats["final_loss"], "seconds": stats["seconds"]}

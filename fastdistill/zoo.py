@@ -162,10 +162,11 @@ def get_student(task: str, size: str = "student", seed: int = 0) -> ZooModel:
 # %% ../nbs/13_zoo.ipynb #5a7c7fa4
 def zoo_teacher(task: str, profile: str = "quick", **kw) -> HFTeacher:
     "The zoo teacher of a task as an HFTeacher (trained and cached on first use)."
-    z = get_teacher(task, profile=profile, progress=False)
+    z = get_teacher(task, profile=profile, progress=kw.pop("progress", True))
     return HFTeacher(z.model, z.tokenizer, name=kw.pop("name", f"zoo:{task}:{profile}"), **kw)
 
-register_teacher_kind("zoo", lambda cfg, task, store: zoo_teacher(task, cfg.profile))
+register_teacher_kind("zoo", lambda cfg, task, store: zoo_teacher(task, cfg.profile),
+                      tokenizer=lambda cfg, task: get_tokenizer(task))
 
 
 # %% ../nbs/13_zoo.ipynb #213760b4

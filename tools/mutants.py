@@ -129,8 +129,8 @@ MUTANTS = [
     M("sparse_kd", "temperature-ignored", "the configured temperature never reaches the KD term",
       "fastdistill/methods/sparse_kd.py", "temperature=d.temperature, weight=d.kd_weight", "weight=d.kd_weight"),
     M("sparse_kd", "budget-checked-late", "the seed budget is checked against time spent, not the next seed's end",
-      "fastdistill/methods/sparse_kd.py", "if i and budget and spent + spent / i > budget:",
-      "if i and budget and spent > budget:"),
+      "fastdistill/methods/sparse_kd.py", "stop = bool(i and budget and spent + spent / i > budget)",
+      "stop = bool(i and budget and spent > budget)"),
     # seeds and recorded results (nbs/07_eval.ipynb, nbs/15_results.ipynb): what every comparison and table rests on
     M("seeds", "no-sign-check", "a mean difference above the spread counts even when seeds disagree in sign",
       "fastdistill/eval.py", 'out["exceeds"] = abs(d) > spread and one_sign', 'out["exceeds"] = abs(d) > spread'),

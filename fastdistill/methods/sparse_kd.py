@@ -6,17 +6,19 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/methods/sparse_kd.html.md"""
 
 # %% ../../nbs/methods/sparse_kd.ipynb #c1c34499
 from __future__ import annotations
-import tempfile, time
+import contextlib, tempfile, time
 from tqdm.auto import tqdm
 from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
-from ..core import FieldErrors, config_to_dict, load_settings, option, read_config, section
+from ..core import (FieldErrors, config_to_dict, heartbeat, load_settings, log_to_file, logger, option,
+                              read_config, section)
 from ..artifacts import ArtifactStore
-from ..tasks import get_task
-from ..models import encode_completion, encode_prompt
-from ..teachers import HFTeacher, Teacher, TeacherConfig, build_teacher
-from ..pipeline import STAGES, PipelineConfig, kept_rows, reconcile, run_pipeline
+from ..tasks import Task
+from ..models import (MODEL_SIZES, encode_completion, greedy_generate, encode_prompt, ensure_pad_token, get_tokenizer,
+                                load_model_folder, tokenizer_plan)
+from ..teachers import HFTeacher, Teacher, TeacherConfig, build_teacher, teacher_tokenizer
+from ..pipeline import STAGES, PipelineConfig, kept_rows, reconcile, run_pipeline, start_run, task_of
 from ..losses import kd_term, sft_term
 from ..distiller import Distiller, OfflineTeacherData
 from ..eval import (answer_agreement, compare_seeds, evaluate as evaluate_model, lm_heldout,
@@ -25,7 +27,8 @@ from ..zoo import get_student
 from ..results import Study, register_study
 
 # %% auto #0
-__all__ = ['STUDENTS', 'VARIANTS', 'STUDY', 'DistillConfig', 'EvalConfig', 'RunConfig', 'kd_rows', 'distill_student', 'run',
+__all__ = ['STUDENTS', 'VARIANTS', 'STUDY', 'DistillConfig', 'EvalConfig', 'RunConfig', 'student_tokenizer', 'plan_run',
+           'load_student', 'kd_rows', 'sft_rows', 'distill_student', 'speed_and_size', 'headline_table', 'run',
            'teacher_labelled', 'text2sql_table']
 
 # %% ../../nbs/methods/sparse_kd.ipynb #06f0df00
@@ -33,7 +36,8 @@ __all__ = ['STUDENTS', 'VARIANTS', 'STUDY', 'DistillConfig', 'EvalConfig', 'RunC
 class DistillConfig:
     "How the student is trained on the selected candidates."
     enabled: bool = True
-    student: str = "student"  # a zoo size of the task's model family
+    student: str = "student"  # a zoo size (teacher, student, tiny) or a local model folder (save_pretrained layout)
+    pad_token: str | None = None  # a student folder whose tokenizer has no pad token (default: its EOS)
     steps: int = option(400, ge=1)
     batch_size: int = option(32, ge=1)
     lr: float = option(3e-3, gt=0)
@@ -43,6 +47,13 @@ class DistillConfig:
     baseline: bool = True  # also train an SFT-only student on the same data and steps
     seeds: list = option([])  # train every student once per seed (empty: the run's seed)
     budget_s: float = option(0.0, ge=0)  # stop adding seeds once the next would end past this (0: no limit)
+    save: bool = True  # save every trained student under runs/<id>/students/<key> (save_pretrained + tokenizer)
+    def __post_init__(self):
+        s = self.student
+        if s not in MODEL_SIZES["causal"] and not (Path(s).expanduser()/"config.json").is_file():
+            why = "no config.json there" if Path(s).expanduser().is_dir() else "no such folder"
+            raise FieldErrors([("student", f"{s!r} is neither a zoo size ({', '.join(MODEL_SIZES['causal'])}) "
+                                           f"nor a model folder ({why})")])
 
 # %% ../../nbs/methods/sparse_kd.ipynb #bfb05925
 @dataclass
@@ -50,6 +61,7 @@ class EvalConfig:
     "The held-out split every model is evaluated on."
     split: str = "test"
     limit: int = option(200, ge=0)  # an even sample (0: all)
+    speed_prompts: int = option(32, ge=0)  # held-out prompts timed for the report's latency (0: do not time)
 
 # %% ../../nbs/methods/sparse_kd.ipynb #696f9293
 @dataclass
@@ -66,6 +78,31 @@ class RunConfig(PipelineConfig):
             raise FieldErrors([("eval.split", f"{self.eval.split!r} is the split the teacher's questions come from; "
                                               "evaluate on held-out data")])
 
+
+# %% ../../nbs/methods/sparse_kd.ipynb #ab7de5b3
+def student_tokenizer(cfg: RunConfig):
+    "The student's tokenizer, loaded without its model."
+    s = cfg.distill.student
+    if s in MODEL_SIZES["causal"]: return get_tokenizer(cfg.task)
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(Path(s).expanduser()), local_files_only=True)
+    ensure_pad_token(tok, cfg.distill.pad_token, "distill.student")
+    return tok
+
+def plan_run(cfg: RunConfig) -> dict:
+    "Teacher and student tokenizers compared before any work: token-level KD, or SFT on the teacher's text (and why)."
+    return tokenizer_plan(teacher_tokenizer(cfg.teacher, cfg.task), student_tokenizer(cfg))
+
+# %% ../../nbs/methods/sparse_kd.ipynb #980eb90d
+def load_student(cfg: RunConfig, seed: int) -> tuple:
+    "(model, tokenizer) of `distill.student`: a fresh zoo model of that size (seeded), or the user's folder as saved."
+    s = cfg.distill.student
+    if s in MODEL_SIZES["causal"]:
+        st = get_student(cfg.task, s, seed=seed)
+        return st.model, st.tokenizer
+    model, tok, _ = load_model_folder(s, "distill.student", dtype="float32", device="cpu",
+                                      pad_token=cfg.distill.pad_token)
+    return model.train(), tok
 
 # %% ../../nbs/methods/sparse_kd.ipynb #b2a62b6a
 def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer, selected: list | None = None) -> tuple:
@@ -98,33 +135,47 @@ def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer, sele
                          "topk_ids": [[i] for i in c], "topk_logprobs": [[0.0] for _ in c]}); how["one-hot"] += 1
     return rows, how
 
+def sft_rows(store: ArtifactStore, run_id: str, tokenizer, selected: list | None = None) -> tuple:
+    "The selected candidates' text re-tokenised by the student: rows for SFT when token-level KD does not apply."
+    sel = kept_rows(store, run_id, "select") if selected is None else selected
+    rows = [{"sample_id": r["gen_id"], "prompt_ids": encode_prompt(tokenizer, r["prompt"]),
+             "completion_ids": (c := encode_completion(tokenizer, r["clean_text"])),
+             "topk_ids": [[i] for i in c], "topk_logprobs": [[0.0] for _ in c]} for r in sel]
+    return rows, {"re-tokenised": len(rows)}
+
 # %% ../../nbs/methods/sparse_kd.ipynb #08b5d077
 def distill_student(cfg: RunConfig, rows: list, teacher_tokenizer=None, kd: bool = True, progress: bool = False,
-                    seed: int | None = None) -> tuple:
+                    seed: int | None = None,
+                    save_to: str | Path | None = None) -> tuple:  # save the trained student there (HF folder)
     "Train a student on offline teacher rows: stored top-k KD + SFT (or SFT alone) → (model, tokenizer, history)."
     d, seed = cfg.distill, cfg.seed if seed is None else seed
-    st = get_student(cfg.task, d.student, seed=seed)
+    model, tok = load_student(cfg, seed)
     terms = [sft_term("sft", d.sft_weight)]
     if kd:
         terms.insert(0, kd_term("kd", teacher="batch.topk", mask="batch.kd_mask", tail="bucket",
                                 temperature=d.temperature, weight=d.kd_weight))
-    data = OfflineTeacherData(rows, batch_size=d.batch_size, pad_id=st.tokenizer.pad_token_id, source="select")
-    dist = Distiller(st.model, terms, lr=d.lr, seed=seed, progress=progress, student_tokenizer=st.tokenizer,
-                     teacher_tokenizer=teacher_tokenizer, log_every=10)
-    return st.model, st.tokenizer, dist.fit(data, d.steps)
+    data = OfflineTeacherData(rows, batch_size=d.batch_size, pad_id=tok.pad_token_id, source="select")
+    dist = Distiller(model, terms, lr=d.lr, seed=seed, progress=progress, student_tokenizer=tok,
+                     teacher_tokenizer=teacher_tokenizer if kd else None, log_every=10)
+    hist = dist.fit(data, d.steps)
+    if save_to is not None: dist.save_pretrained(save_to, tok)
+    return model, tok, hist
 
 # %% ../../nbs/methods/sparse_kd.ipynb #8b4b6f66
-def _evaluator(store: ArtifactStore, run_id: str, cfg: RunConfig, teacher: Teacher, evals: list):
+def _evaluator(store: ArtifactStore, run_id: str, cfg: RunConfig, teacher: Teacher, evals: list, task: Task):
     "A function (key, display name, model, tokenizer) that evaluates one model into `evals`."
     tt = getattr(teacher, "tokenizer", None)
     def evaluate(key: str, name: str, model, tok, **extra) -> dict:
-        m = predict_and_store(store, run_id, key, cfg.task, model, tok, cfg.eval.split, cfg.eval.limit)
+        t0 = time.perf_counter()
+        m = predict_and_store(store, run_id, key, task, model, tok, cfg.eval.split, cfg.eval.limit)
         e = {"key": key, "model": name, "seed": cfg.seed, "stage": f"eval-{key}", **m, **extra}
         if key != "teacher" and any(x["key"] == "teacher" for x in evals):
             e["answer_agreement_with_teacher"] = answer_agreement(store, run_id, key, "teacher")
-            if tt is not None and tok.get_vocab() == tt.get_vocab():
-                e.update(lm_heldout(teacher.model, model, tok, cfg.task, cfg.eval.split, cfg.eval.limit))
+            if tt is not None and getattr(teacher, "model", None) is not None and tok.get_vocab() == tt.get_vocab():
+                e.update(lm_heldout(teacher.model, model, tok, task, cfg.eval.split, cfg.eval.limit))
         evals.append(e)
+        logger.info(f"evaluated {name}: {task.headline_metric} {e.get(task.headline_metric, float('nan')):.3f} on "
+                    f"{e['n']} {cfg.eval.split} examples ({time.perf_counter() - t0:.1f} s)")
         return e
     return evaluate
 
@@ -133,46 +184,100 @@ def _evaluator(store: ArtifactStore, run_id: str, cfg: RunConfig, teacher: Teach
 STUDENTS = {"student-kd-sft": ("student after: KD top-k + SFT", True),
             "student-sft": ("student after: SFT only (baseline)", False)}
 
-def _seeds_within_budget(cfg: RunConfig, summary: dict):
+def _seeds_within_budget(cfg: RunConfig, summary: dict, processes=None):  # processes: accelerate's PartialState
     "Yield the student seeds, stopping once the next seed would end past `distill.budget_s` (timed on earlier seeds)."
     seeds, budget, t0 = cfg.distill.seeds or [cfg.seed], cfg.distill.budget_s, time.perf_counter()
     for i, seed in enumerate(seeds):
         spent = time.perf_counter() - t0
-        if i and budget and spent + spent / i > budget:
+        stop = bool(i and budget and spent + spent / i > budget)
+        if processes is not None and processes.num_processes > 1:  # every process follows the main one's clock
+            from accelerate.utils import broadcast_object_list
+            stop = broadcast_object_list([stop])[0]
+        if stop:
             summary["seeds_note"] = (f"trained {i} of {len(seeds)} seeds: another would end near "
                                      f"{spent + spent / i:.3g} s of student training, past distill.budget_s={budget:g}")
             return
         yield seed
 
 # %% ../../nbs/methods/sparse_kd.ipynb #26dfa36f
-def _train_students(store, run_id, cfg: RunConfig, teacher: Teacher, evaluate, summary: dict, progress: bool) -> dict:
-    "Untrained student, then per seed the KD+SFT student and (optionally) the SFT baseline, each evaluated."
-    tt = getattr(teacher, "tokenizer", None)
-    st0 = get_student(cfg.task, cfg.distill.student, seed=cfg.seed)
-    summary["student_parameters"] = sum(p.numel() for p in st0.model.parameters())
-    if tt is not None:
-        same = st0.tokenizer.get_vocab() == tt.get_vocab()
-        summary["tokenizer_compatibility"] = (f"same vocabulary ({len(tt)} tokens): token-level KD applies" if same
-                                              else f"different vocabularies ({len(st0.tokenizer)} vs {len(tt)})")
-    evaluate("student-untrained", "student before (untrained)", st0.model, st0.tokenizer)
-    rows, how = kd_rows(store, run_id, teacher, st0.tokenizer)
-    summary["kd_data"] = {"rows": len(rows), **how}
-    curves, multi, arms = {}, len(cfg.distill.seeds) > 1, list(STUDENTS)[: 2 if cfg.distill.baseline else 1]
+def _student_data(store, run_id, cfg: RunConfig, teacher: Teacher, tok, plan: dict) -> dict:
+    "Stage `student_data`: the rows every student trains on (stored top-k or re-tokenised text); returns how obtained."
+    if store.has_stage(run_id, "student_data"): return store.reports(run_id, "student_data")["data"]
+    rows, how = kd_rows(store, run_id, teacher, tok) if plan["kd"] else sft_rows(store, run_id, tok)
+    store.write_stage(run_id, "student_data", rows, reports={"data": how}, config={"plan": plan["plan"]})
+    return how
+
+def _train_students(store, run_id, cfg: RunConfig, teacher: Teacher, evaluate, summary: dict, progress: bool,
+                    plan: dict, processes=None) -> dict:  # processes: accelerate's PartialState (None: one process)
+    "Untrained student, then per seed the KD+SFT student (when the plan allows) and the SFT student, each evaluated."
+    main = processes is None or processes.is_main_process
+    tt = teacher_tokenizer(cfg.teacher, cfg.task) if plan["kd"] else None
+    summary["plan"] = plan
+    summary["tokenizer_compatibility"] = f"{plan['plan']}: {plan['why']}"
+    if main:  # the teacher lives on the main process only; the others read the rows it stored
+        model0, tok0 = load_student(cfg, cfg.seed)
+        summary["student_parameters"] = sum(p.numel() for p in model0.parameters())
+        evaluate("student-untrained", "student before training", model0, tok0)
+        summary["kd_data"] = {"rows": 0, **_student_data(store, run_id, cfg, teacher, tok0, plan)}
+    if processes is not None: processes.wait_for_everyone()
+    rows = store.load(run_id, "student_data").to_list()
+    summary.setdefault("kd_data", {})["rows"] = len(rows)
+    logger.info(f"student data: {summary['kd_data']}")
+    arms = ([a for a in STUDENTS if a == "student-kd-sft" or cfg.distill.baseline] if plan["kd"] else ["student-sft"])
+    curves, multi, saved = {}, len(cfg.distill.seeds) > 1, {}
     summary["seeds"] = []
-    for seed in _seeds_within_budget(cfg, summary):
+    for seed in _seeds_within_budget(cfg, summary, processes):
         for arm in arms:
             name, use_kd = STUDENTS[arm]
-            t1 = time.perf_counter()
-            model, tok, hist = distill_student(cfg, rows, tt, kd=use_kd, progress=progress, seed=seed)
-            evaluate(f"{arm}-s{seed}" if multi else arm, f"{name}, seed {seed}" if multi else name, model, tok,
-                     seed=seed, arm=arm, train_s=round(time.perf_counter() - t1, 1))
+            if not plan["kd"]: name = "student after: SFT on the teacher's text"
+            key, t1 = f"{arm}-s{seed}" if multi else arm, time.perf_counter()
+            logger.info(f"training {name}, seed {seed} ({cfg.distill.steps} steps)")
+            out = store.run_dir(run_id)/"students"/key if cfg.distill.save else None
+            model, tok, hist = distill_student(cfg, rows, tt, kd=use_kd, progress=progress, seed=seed, save_to=out)
+            if out is not None: saved[key] = str(out)
+            evaluate(key, f"{name}, seed {seed}" if multi else name, model, tok,
+                     seed=seed, arm=arm, train_s=round(time.perf_counter() - t1, 1),
+                     **({"saved": str(out)} if out is not None else {}))
             if not curves or name not in curves: curves[name] = {col: hist.column(col) for col in ("kd", "sft")}
+            if arm == arms[0] and "final_student" not in summary: summary["final_student"] = (model, tok)
         summary["seeds"].append(seed)
+    summary["saved_students"] = saved
     return curves
 
+# %% ../../nbs/methods/sparse_kd.ipynb #abae6d1c
+def speed_and_size(model, tokenizer, task: Task, rows: list) -> dict:
+    "Parameters, weight memory and greedy-generation latency per example at batch 1 (4 prompts) and batch 32."
+    prompts = [task.prompt(r) for r in rows]
+    out = {"parameters": sum(p.numel() for p in model.parameters()),
+           "weights_MiB": round(sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20, 2)}
+    if prompts: greedy_generate(model, tokenizer, prompts[:1], task.max_new_tokens)  # warm-up, not timed
+    for bs, ps in ((1, prompts[:4]), (32, prompts[:32])):
+        if not ps: continue
+        t0 = time.perf_counter()
+        greedy_generate(model, tokenizer, ps, task.max_new_tokens, batch_size=bs)
+        out[f"ms_per_example_batch{bs}"] = round(1000 * (time.perf_counter() - t0) / len(ps), 2)
+    return out
+
+# %% ../../nbs/methods/sparse_kd.ipynb #da2efd5c
+def headline_table(teacher: Teacher, student, student_tok, task: Task, cfg: RunConfig, summary: dict) -> list:
+    "The report's first table: teacher vs the trained student — size, speed, quality and % of the teacher's quality."
+    metric, rows = task.headline_metric, task.sample(cfg.eval.split, cfg.eval.speed_prompts)
+    teach = next((e for e in summary["evaluation"] if e["key"] == "teacher"), None)
+    out = []
+    if isinstance(teacher, HFTeacher) and rows:
+        out.append({"model": "teacher", **speed_and_size(teacher.model, teacher.tokenizer, task, rows),
+                    metric: teach[metric] if teach else None})
+    for st in summary.get("students", [])[:1]:
+        row = {"model": "student: KD + SFT" if st["arm"] == "student-kd-sft" else "student: SFT"}
+        if student is not None and rows: row.update(speed_and_size(student, student_tok, task, rows))
+        row.update({metric: st["mean"], f"{metric}_std_over_seeds": st["std"], "seeds": st["n"]})
+        if teach and teach[metric]: row["percent_of_teacher"] = round(100 * st["mean"] / teach[metric], 1)
+        out.append(row)
+    return out
+
 # %% ../../nbs/methods/sparse_kd.ipynb #45eec3f6
-def _figures(stages: list, evals: list, curves: dict, metric: str, split: str) -> dict:
-    "The run report's figures: rows per stage, training curves, the held-out metric per model."
+def _figures(stages: list, evals: list, curves: dict, metric: str, split: str, generated: dict | None = None) -> dict:
+    "The run report's figures: rows per stage, training curves, the held-out metric per model, teacher logprobs."
     import plotly.graph_objects as go
     figs = {"Rows kept per stage": go.Figure([go.Bar(x=[s["stage"] for s in stages], y=[s["kept"] for s in stages],
                                                      name="kept"),
@@ -188,24 +293,21 @@ def _figures(stages: list, evals: list, curves: dict, metric: str, split: str) -
     figs[f"Held-out {metric} ({split}, {n} questions)"] = go.Figure([go.Bar(x=[e["model"] for e in evals],
                                                                             y=[e.get(metric) for e in evals])],
                                                                      layout=dict(height=360))
+    if generated and generated.get("with_logprobs") is not None:
+        n, k = generated["kept"], generated["with_logprobs"]
+        figs[f"Teacher log-probabilities: {k} of {n} answered candidates carry top-k"] = go.Figure(
+            [go.Bar(x=["with top-k log-probabilities", "text only"], y=[k, n - k])], layout=dict(height=300))
     return figs
 
 
-# %% ../../nbs/methods/sparse_kd.ipynb #43448818
-def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str | Path | None = None,
-        progress: bool = False) -> dict:
-    "The whole job: pipeline → distill (KD + SFT, and an SFT-only baseline) → evaluate → reports; returns the summary."
-    cfg = read_config(RunConfig, config)
-    torch.manual_seed(cfg.seed)
-    t0 = time.perf_counter()
-    store = ArtifactStore(artifacts_dir or load_settings().artifacts_dir)
-    teacher = build_teacher(cfg.teacher, cfg.task, store)
-    run_id = run_pipeline(store, cfg, teacher, progress)
-    stages = reconcile(store, run_id, STAGES)
+# %% ../../nbs/methods/sparse_kd.ipynb #6d09aa38
+def _pipeline_summary(store, cfg: RunConfig, teacher: Teacher, task: Task, progress: bool, t0: float) -> dict:
+    "Run the pipeline (resuming a named run) and start the summary: stages, quality and timing reports, the teacher."
+    run_id = run_pipeline(store, cfg, teacher, progress, task=task)
     summary = {
         "run_id": run_id,
         "config": cfg,
-        "stages": stages,
+        "stages": reconcile(store, run_id, STAGES),
         "kd_data": {},
         "pipeline_s": round(time.perf_counter() - t0, 1),
         "quality": [
@@ -214,12 +316,54 @@ def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str 
         ],
         "timing": [{"stage": s, **store.reports(run_id, s)["timing"]} for s in STAGES],
         "teacher": teacher.describe(),
+        "task": task.name,
+        "log": str(store.run_dir(run_id)/"run.log"),
     }
-    evals, curves = [], {}
-    evaluate = _evaluator(store, run_id, cfg, teacher, evals)
-    if isinstance(teacher, HFTeacher): evaluate("teacher", "teacher", teacher.model, teacher.tokenizer)
-    if cfg.distill.enabled: curves = _train_students(store, run_id, cfg, teacher, evaluate, summary, progress)
-    return _finish(store, run_id, cfg, teacher, summary, evals, curves, t0)
+    if getattr(teacher, "logprob_stats", None): summary["teacher_logprobs"] = dict(teacher.logprob_stats)
+    return summary
+
+# %% ../../nbs/methods/sparse_kd.ipynb #43448818
+def _processes():
+    "accelerate's view of the processes this job was launched as (one, unless a launcher such as torchrun started more)"
+    from accelerate import PartialState
+    return PartialState(cpu=not torch.cuda.is_available())
+
+def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str | Path | None = None,
+        progress: bool = False) -> dict:
+    "The whole job: plan → pipeline → distill (KD + SFT, and an SFT-only baseline) → evaluate → reports; the summary."
+    cfg = read_config(RunConfig, config)
+    task = task_of(cfg)  # reads a user's dataset now: a bad row stops the run before any work
+    plan = plan_run(cfg) if cfg.distill.enabled else None
+    ps = _processes()
+    main = ps.is_main_process  # launched as several processes: one pipeline and evaluation, students trained by all
+    torch.manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    store = ArtifactStore(artifacts_dir or load_settings().artifacts_dir)
+    run_id = start_run(store, cfg, task) if main else None
+    if ps.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+        run_id = broadcast_object_list([run_id])[0]
+    cfg = replace(cfg, run_id=run_id)
+    with contextlib.ExitStack() as ctx:
+        if main: ctx.enter_context(log_to_file(store.run_dir(run_id)/"run.log")); ctx.enter_context(heartbeat(30.0))
+        teacher, summary, evals, curves = None, {}, [], {}
+        evaluate = lambda *a, **k: None  # other processes train; the main one evaluates
+        if main:
+            logger.info(f"run {run_id}: task {task.name} ({len(task.rows(cfg.split))} {cfg.split} rows), "
+                        f"teacher {cfg.teacher.kind}, student {cfg.distill.student}, {ps.num_processes} process(es), "
+                        f"store {store.root}")
+            if plan: logger.info(f"plan: {plan['plan']} ({plan['why']})")
+            teacher = build_teacher(cfg.teacher, cfg.task, store)
+            summary = _pipeline_summary(store, cfg, teacher, task, progress, t0)
+            evaluate = _evaluator(store, run_id, cfg, teacher, evals, task)
+            if isinstance(teacher, HFTeacher): evaluate("teacher", "teacher", teacher.model, teacher.tokenizer)
+        if ps.num_processes > 1: ps.wait_for_everyone()
+        if cfg.distill.enabled:
+            curves = _train_students(store, run_id, cfg, teacher, evaluate, summary, progress, plan, ps)
+        if not main: return {"run_id": run_id, "process": ps.process_index}
+        s = _finish(store, run_id, cfg, teacher, summary, evals, curves, t0, task)
+        logger.info(f"done: {s['headline']}; report {s['report']}")
+        return s
 
 # %% ../../nbs/methods/sparse_kd.ipynb #ef93ac8a
 def _over_seeds(evals: list, metric: str) -> tuple:
@@ -234,25 +378,28 @@ def _over_seeds(evals: list, metric: str) -> tuple:
     return students, comps
 
 def _finish(store, run_id, cfg: RunConfig, teacher: Teacher, summary: dict, evals: list, curves: dict,
-            t0: float) -> dict:
+            t0: float, task: Task) -> dict:
     "Headline (means over seeds), the seed comparison, reports and the summary's paths."
-    metric, by_key = get_task(cfg.task).headline_metric, {e["key"]: e for e in evals}
+    metric, by_key = task.headline_metric, {e["key"]: e for e in evals}
     summary.update(evaluation=evals, wall_s=round(time.perf_counter() - t0, 1), teacher_requests=teacher.requests,
                    metric=metric)
     summary["students"], summary["comparisons"] = _over_seeds(evals, metric)
+    student, student_tok = summary.pop("final_student", (None, None))
+    summary["headline_table"] = headline_table(teacher, student, student_tok, task, cfg, summary)
     before = by_key.get("student-untrained")
-    after = next((s for s in summary["students"] if s["arm"] == "student-kd-sft"), None)
+    after = next((s for a in ("student-kd-sft", "student-sft") for s in summary["students"] if s["arm"] == a), None)
     n = f" (mean of {after['n']} seeds)" if after and after["n"] > 1 else ""
     summary["headline"] = (
-        f"{cfg.task}: {summary['stages'][-1]['kept']} selected examples from "
+        f"{task.name}: {summary['stages'][-1]['kept']} selected examples from "
         f"{summary['stages'][0]['input']} questions; "
         + (f"student {metric} {before[metric]:.3f} → {after['mean']:.3f}{n} on {cfg.eval.split}" if after
            else "no student trained")
         + f"; wall {summary['wall_s']} s, teacher requests {teacher.requests}"
     )
     summary["config"] = config_to_dict(cfg)
-    summary["report"] = str(write_run_report(store, run_id, summary, _figures(summary["stages"], evals, curves, metric,
-                                                                              cfg.eval.split)))
+    gen = next((q for q in summary["quality"] if q["stage"] == "generate"), None) if cfg.decode.top_logprobs else None
+    figs = _figures(summary["stages"], evals, curves, metric, cfg.eval.split, gen)
+    summary["report"] = str(write_run_report(store, run_id, summary, figs))
     summary["eval_report"] = str(write_eval_report(store, run_id))
     return summary
 
