@@ -23,8 +23,8 @@ def test_explorer_in_jupyterlab_with_chromium(tmp_path):
     nb_dir.mkdir()
     nb = json.loads((ROOT/"nbs"/"06_explore.ipynb").read_text())
     cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
-    cell["source"] = [re.sub(r"^artifacts_dir = None", f"artifacts_dir = {str(store_dir)!r}", l) for l in cell["source"]]
-    cell["source"] = [re.sub(r"^limit = \d+", "limit = 12", l) for l in cell["source"]]
+    cell["source"] = [re.sub(r"^artifacts_dir(: [^=]+)? = None", f"artifacts_dir = {str(store_dir)!r}", l) for l in cell["source"]]
+    cell["source"] = [re.sub(r"^limit(: int)? = \d+", "limit = 12", l) for l in cell["source"]]
     (nb_dir/"explore.ipynb").write_text(json.dumps(nb))
     port, token = _free_port(), "fd-test-token"
     log = open(tmp_path/"jupyterlab.log", "w")

@@ -1,5 +1,5 @@
 """Every notebook is a test: run each one with papermill on its quick parameters."""
-import json, os
+import json, os, re
 from pathlib import Path
 import pytest
 
@@ -15,7 +15,11 @@ def _parameters_cell(nb_path):
 def test_notebook_has_quick_parameters(nb):
     cell = _parameters_cell(nb)
     assert cell is not None, f"{nb.relative_to(ROOT)} has no cell tagged 'parameters'"
-    assert 'profile = "quick"' in "".join(cell["source"]), f"{nb.relative_to(ROOT)}: parameters must default to the quick profile"
+    src = "".join(cell["source"])
+    assert re.search(r'^profile: str = "quick"', src, re.M), f"{nb.relative_to(ROOT)}: parameters must default to the quick profile"
+    # typed, so `papermill --help-notebook` shows each parameter's type
+    untyped = [l for l in src.splitlines() if re.match(r"^\w+\s*=", l)]
+    assert not untyped, f"{nb.relative_to(ROOT)}: parameters without a type annotation: {untyped}"
 
 @pytest.mark.notebook
 @pytest.mark.timeout(NOTEBOOK_TIMEOUT)
