@@ -105,6 +105,12 @@ def load_student(cfg: RunConfig, seed: int) -> tuple:
     return model.train(), tok
 
 # %% ../../nbs/methods/sparse_kd.ipynb #b2a62b6a
+def _retokenised(r: dict, tokenizer) -> dict:
+    "A selected candidate's text tokenised by `tokenizer`, its own token as a one-hot top-1 at every position."
+    c = encode_completion(tokenizer, r["clean_text"])
+    return {"sample_id": r["gen_id"], "prompt_ids": encode_prompt(tokenizer, r["prompt"]), "completion_ids": c,
+            "topk_ids": [[i] for i in c], "topk_logprobs": [[0.0] for _ in c]}
+
 def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer, selected: list | None = None) -> tuple:
     "Offline-teacher rows (prompt_ids, completion_ids, top-k) for the selected candidates, and how each was obtained."
     rows, how = [], {"stored top-k": 0, "re-scored": 0, "one-hot": 0}
@@ -128,19 +134,13 @@ def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer, sele
                 }
             )
             how["re-scored"] += 1
-        else:
-            c = encode_completion(tokenizer, r["clean_text"])
-            rows.append({"sample_id": r["gen_id"], "prompt_ids": encode_prompt(tokenizer, r["prompt"]),
-                         "completion_ids": c,
-                         "topk_ids": [[i] for i in c], "topk_logprobs": [[0.0] for _ in c]}); how["one-hot"] += 1
+        else: rows.append(_retokenised(r, tokenizer)); how["one-hot"] += 1
     return rows, how
 
 def sft_rows(store: ArtifactStore, run_id: str, tokenizer, selected: list | None = None) -> tuple:
     "The selected candidates' text re-tokenised by the student: rows for SFT when token-level KD does not apply."
     sel = kept_rows(store, run_id, "select") if selected is None else selected
-    rows = [{"sample_id": r["gen_id"], "prompt_ids": encode_prompt(tokenizer, r["prompt"]),
-             "completion_ids": (c := encode_completion(tokenizer, r["clean_text"])),
-             "topk_ids": [[i] for i in c], "topk_logprobs": [[0.0] for _ in c]} for r in sel]
+    rows = [_retokenised(r, tokenizer) for r in sel]
     return rows, {"re-tokenised": len(rows)}
 
 # %% ../../nbs/methods/sparse_kd.ipynb #08b5d077
