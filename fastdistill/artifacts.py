@@ -6,7 +6,7 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/artifacts.html.md"""
 
 # %% ../nbs/01_artifacts.ipynb #0fbd793c
 from __future__ import annotations
-import json, os, shutil
+import json, os, re, shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -16,7 +16,7 @@ import datasets
 from .core import (RunManifest, atomic_write_bytes, atomic_write_text, canonical_json, config_hash,
                               file_sha256,
                               content_hash, load_settings, package_version, row_hash, utc_now, validate_name,
-                              new_run_id)
+                              new_run_id, crash_point, file_lock, redact)
 
 # %% auto #0
 __all__ = ['ArtifactError', 'read_arrow', 'StageWriter', 'VerifyResult', 'ArtifactStore', 'read_jsonl']
@@ -44,20 +44,25 @@ class StageWriter:
                  run_id: str,  # an existing run
                  stage: str,  # stage name, e.g. "generate"
                  key: str = "sample_id",  # column that identifies a row
-                 config: Mapping | None = None):  # stage config, merged over the run's in the manifest
+                 config: Mapping | None = None,  # stage config, merged over the run's in the manifest
+                 reopen: bool = False):  # allow a partial beside a finished stage (see `ArtifactStore.reopen_stage`)
         self.store, self.run_id, self.stage, self.key = store, run_id, validate_name(stage, "stage"), key
         self.config = dict(config or {})
         self.final_dir = store.stage_dir(run_id, stage)
-        if (self.final_dir/"manifest.json").exists():
+        if (self.final_dir/"manifest.json").exists() and not reopen:
             raise ArtifactError(f"stage {stage!r} of run {run_id!r} is already finished at {self.final_dir}; "
                                 "write to a new run or call store.delete_stage first")
+        self._lock = store.lock(run_id); self._lock.__enter__()  # one writer per run; released by finish/close
         self.dir = self.final_dir.with_name(stage + ".partial")
         (self.dir/"shards").mkdir(parents=True, exist_ok=True)
         for tmp in self.dir.glob("shards/.*.tmp"): tmp.unlink()  # a shard that was in flight when a writer died
         self.stored = {}  # key -> row hash, for every row already in a shard
         self._n_shards = 0
         for p in sorted(self.dir.glob("shards/shard-*.arrow")):
-            for line in (p.with_suffix(".hashes")).read_text().splitlines():
+            hp = p.with_suffix(".hashes")
+            if not hp.exists():  # written by a version that dropped them before its manifest: recompute
+                atomic_write_text(hp, "".join(f"{r[key]}\t{row_hash(r)}\n" for r in read_arrow(p).to_pylist()))
+            for line in hp.read_text().splitlines():
                 k, h = line.split("\t")
                 self.stored[k] = h
             self._n_shards += 1
@@ -65,10 +70,17 @@ class StageWriter:
 
     def __contains__(self, key) -> bool: return key in self.stored
     def __len__(self) -> int: return len(self.stored)
+    def close(self):
+        "Release the run's lock (the partial stage stays, for a later writer to resume)."
+        if self._lock is not None: self._lock.__exit__(None, None, None); self._lock = None
+    def __del__(self):
+        try: self.close()
+        except Exception: pass
 
     def __enter__(self): return self
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None: self.finish()
+        self.close()
         return False
 
 # %% ../nbs/01_artifacts.ipynb #d8665fcb
@@ -116,6 +128,7 @@ def append(self: StageWriter, rows: Sequence[Mapping]) -> int:
     shard = self.dir/"shards"/f"{name}.arrow"
     lines = "".join(f"{r[self.key]}\t{h}\n" for r, h in zip(stored_rows, hashes))
     atomic_write_text(shard.with_suffix(".hashes"), lines)  # the shard only counts once its .arrow exists
+    crash_point(f"append:{self.stage}:hashes-written")
     atomic_write_bytes(shard, _arrow_bytes(table))
     self.stored.update((r[self.key], h) for r, h in zip(stored_rows, hashes))
     self._n_shards += 1
@@ -152,33 +165,49 @@ def _hf_dataset_files(folder: Path, shards: list, schema: pa.Schema, fingerprint
     atomic_write_text(folder/"dataset_info.json", json.dumps(info, indent=1))
 
 # %% ../nbs/01_artifacts.ipynb #cdf72775
+def _fsync_dir(path: Path):
+    "Make a rename inside `path` durable."
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+    except OSError: pass
+
 @patch
 def finish(self: StageWriter, reports: Mapping[str, Any] | None = None, extra: Mapping | None = None) -> RunManifest:
-    "Write reports and manifest, then move the stage into place in one rename."
+    """Write reports and manifest, then move the stage into place in one rename. Crash-safe: nothing a resume needs
+    (the per-shard `.hashes`) is removed before the rename; a kill at any point leaves a partial stage that resumes."""
     if self.finished is not None: return self.finished
     if not any(self.dir.glob("shards/shard-*.arrow")):  # an empty stage is one empty shard, so every reader opens it
         p = self.dir/"shards"/"shard-00000.arrow"
         atomic_write_text(p.with_suffix(".hashes"), ""); atomic_write_bytes(p, _arrow_bytes(pa.table({})))
     paths = sorted(self.dir.glob("shards/shard-*.arrow"))
     schema, shards, all_hashes = self._unify_shards(paths), [], []
+    crash_point(f"finish:{self.stage}:unified")
     for p in paths:
         hs = [l.split("\t")[1] for l in p.with_suffix(".hashes").read_text().splitlines()]
-        shards.append(dict(name=p.name, rows=len(hs), file_sha256=file_sha256(p), content_hash=content_hash(hs)))
+        shards.append(dict(name=p.name, rows=len(hs), bytes=p.stat().st_size, file_sha256=file_sha256(p),
+                           content_hash=content_hash(hs)))
         all_hashes += hs
-    for p in sorted(self.dir.glob("shards/shard-*.hashes")): p.unlink()
     atomic_write_text(self.dir/"row_hashes.tsv", "".join(f"{k}\t{h}\n" for k, h in sorted(self.stored.items())))
     for name, rep in (reports or {}).items():
         atomic_write_text(self.dir/"reports"/f"{validate_name(name, 'report name')}.json",
-                          json.dumps(rep, indent=1, sort_keys=True, default=str))
+                          json.dumps(redact(rep), indent=1, sort_keys=True, default=str))
     info = self.store.run_info(self.run_id)
     m = RunManifest(run_id=self.run_id, stage=self.stage, row_count=len(all_hashes),
                     schema={f.name: str(f.type) for f in schema}, content_hash=content_hash(all_hashes),
-                    config={**info.get("config", {}), **self.config}, parent_run_id=info.get("parent_run_id"),
-                    key=self.key, shards=shards, extra=dict(extra or {}))
+                    config=redact({**info.get("config", {}), **self.config}), parent_run_id=info.get("parent_run_id"),
+                    key=self.key, shards=shards, extra=redact(dict(extra or {})))
     _hf_dataset_files(self.dir, shards, schema, m.content_hash)
-    atomic_write_text(self.dir/"manifest.json", m.to_json())
+    atomic_write_text(self.dir/"manifest.json", m.to_json())  # fsynced
+    crash_point(f"finish:{self.stage}:manifest-written")
     os.replace(self.dir, self.final_dir)
+    _fsync_dir(self.final_dir.parent)
+    crash_point(f"finish:{self.stage}:renamed")
+    for p in self.final_dir.glob("shards/shard-*.hashes"): p.unlink()  # only a partial stage needs them
+    self.store._remember_verified(self.run_id, self.stage, m)
     self.finished = m
+    self.close()
     return m
 
 # %% ../nbs/01_artifacts.ipynb #3512aec1
@@ -206,6 +235,10 @@ class ArtifactStore:
     def run_dir(self, run_id: str) -> Path: return self.root/"runs"/validate_name(run_id, "run_id")
     def stage_dir(self, run_id: str, stage: str) -> Path: return self.run_dir(run_id)/validate_name(stage, "stage")
 
+    def lock(self, run_id: str, wait_s: float = 0.0):
+        "The run's writer lock (re-entrant in a process; a second process gets `LockBusy` naming the holder)."
+        return file_lock(self.run_dir(run_id)/".lock", f"run {run_id!r} in {self.root}", wait_s)
+
     def has_stage(self, run_id: str, stage: str) -> bool:
         return (self.stage_dir(run_id, stage)/"manifest.json").exists()
 
@@ -217,7 +250,7 @@ def create_run(self: ArtifactStore, run_id: str | None = None,  # default: a fre
                prefix: str = "run") -> str:
     "Register a run (idempotent for the same config); returns its run id."
     run_id = validate_name(run_id or new_run_id(prefix), "run_id")
-    config = json.loads(canonical_json(config or {}))
+    config = json.loads(canonical_json(redact(config or {})))  # no secret is ever stored
     if parent_run_id is not None and not (self.run_dir(parent_run_id)/"run.json").exists():
         raise ArtifactError(f"parent run {parent_run_id!r} does not exist in {self.root}")
     f = self.run_dir(run_id)/"run.json"
@@ -232,18 +265,25 @@ def create_run(self: ArtifactStore, run_id: str | None = None,  # default: a fre
     return run_id
 
 # %% ../nbs/01_artifacts.ipynb #16c14490
+def _read_json(path: Path, what: str) -> dict:
+    "A JSON file the store wrote; a clear error naming it when it is not valid JSON."
+    try: return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{what} {path} is not valid JSON ({type(e).__name__}: {e}); restore it or delete the "
+                            "run folder") from None
+
 @patch
 def run_info(self: ArtifactStore, run_id: str) -> dict:
     "The run's run.json."
     f = self.run_dir(run_id)/"run.json"
     if not f.exists(): raise ArtifactError(f"run {run_id!r} does not exist in {self.root}")
-    return json.loads(f.read_text())
+    return _read_json(f, f"run {run_id!r}: run.json")
 
 # %% ../nbs/01_artifacts.ipynb #1ac51184
 @patch
 def runs(self: ArtifactStore) -> list:
     "All run ids, oldest first."
-    infos = [json.loads(p.read_text()) for p in (self.root/"runs").glob("*/run.json")]
+    infos = [_read_json(p, "run.json") for p in (self.root/"runs").glob("*/run.json")]
     return [i["run_id"] for i in sorted(infos, key=lambda i: (i["created_at"], i["run_id"]))]
 
 # %% ../nbs/01_artifacts.ipynb #aa372348
@@ -291,43 +331,104 @@ def manifest(self: ArtifactStore, run_id: str, stage: str) -> RunManifest:
             + ("not finished (resume its writer)" if partial else "not stored")
             + f"; finished stages: {self.stages(run_id) if self.run_dir(run_id).exists() else []}"
         )
-    return RunManifest.from_json(f.read_text(), str(f))
+    try: return RunManifest.from_json(f.read_text(encoding="utf-8"), str(f))
+    except (ValueError, TypeError) as e: raise ArtifactError(f"stage {stage!r} of run {run_id!r}: {e}") from None
 
 # %% ../nbs/01_artifacts.ipynb #9f461619
+_SHARD_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*\.arrow$")
+
+def _shard_path(d: Path, m: RunManifest, s: Mapping) -> Path:
+    "A manifest's shard as a path inside the stage's shards folder; anything else is refused."
+    name = s.get("name") if isinstance(s, Mapping) else None
+    if not isinstance(name, str) or not _SHARD_NAME.match(name) or ".." in name:
+        raise ArtifactError(f"stage {m.stage!r} of run {m.run_id!r}: manifest names shard {name!r}, which is not a "
+                            f"file inside {d/'shards'} (refused)")
+    return d/"shards"/name
+
 @patch
 def load(self: ArtifactStore, run_id: str, stage: str) -> datasets.Dataset:
-    "A finished stage as a 🤗 `datasets.Dataset` (memory-mapped Arrow)."
-    m, d = self.manifest(run_id, stage), self.stage_dir(run_id, stage)
-    parts = [datasets.Dataset.from_file(str(d/"shards"/s["name"])) for s in m.shards]
-    if not parts: return datasets.Dataset.from_dict({k: [] for k in m.schema})  # a stage stored by an older version
-    try: return datasets.concatenate_datasets(parts)
-    except ValueError:  # shards of an older version with different types (e.g. an all-null column): promote
-        tables = [read_arrow(d/"shards"/s["name"]) for s in m.shards]
-        return datasets.Dataset(pa.concat_tables(tables, promote_options="permissive"))
+    "A finished stage as a 🤗 `datasets.Dataset` (memory-mapped Arrow), checked against its manifest first."
+    m, d = self.check(run_id, stage), self.stage_dir(run_id, stage)
+    paths = [_shard_path(d, m, s) for s in m.shards]
+    if not paths: return datasets.Dataset.from_dict({k: [] for k in m.schema})  # a stage stored by an older version
+    try:
+        parts = [datasets.Dataset.from_file(str(p)) for p in paths]
+        try: return datasets.concatenate_datasets(parts)
+        except ValueError:  # shards of an older version with different types (e.g. an all-null column): promote
+            return datasets.Dataset(pa.concat_tables([read_arrow(p) for p in paths], promote_options="permissive"))
+    except (OSError, pa.ArrowException) as e:
+        raise ArtifactError(f"stage {stage!r} of run {run_id!r}: a shard cannot be read ({type(e).__name__}: {e}); "
+                            f"store.verify({run_id!r}, {stage!r}) names it") from None
 
 # %% ../nbs/01_artifacts.ipynb #d103ac49
 @patch
 def reports(self: ArtifactStore, run_id: str, stage: str) -> dict:
     "The stage's reports by name."
-    self.manifest(run_id, stage)
-    return {p.stem: json.loads(p.read_text()) for p in sorted((self.stage_dir(run_id, stage)/"reports").glob("*.json"))}
+    self.check(run_id, stage)
+    folder = self.stage_dir(run_id, stage)/"reports"
+    return {p.stem: _read_json(p, f"stage {stage!r} report") for p in sorted(folder.glob("*.json"))}
+
+# %% ../nbs/01_artifacts.ipynb #6a8ecc5a
+def _file_stats(d: Path, m: RunManifest) -> dict:
+    out = {}
+    for f in [d/"manifest.json", d/"row_hashes.tsv", *[_shard_path(d, m, s) for s in m.shards]]:
+        try: st = f.stat(); out[f.name] = [st.st_size, st.st_mtime_ns]
+        except OSError: out[f.name] = None
+    return out
+
+@patch
+def _remember_verified(self: ArtifactStore, run_id: str, stage: str, m: RunManifest):
+    "Record the sizes and times of a stage's files as verified (a store on a read-only disk skips this)."
+    d = self.stage_dir(run_id, stage)
+    try: atomic_write_text(d/".verified.json", json.dumps(_file_stats(d, m)))
+    except OSError: pass
+
+@patch
+def check(self: ArtifactStore, run_id: str, stage: str, full: bool = False) -> RunManifest:
+    "The stage's manifest once the stage is known intact: a fast size/time check, the full `verify` when that differs."
+    m, d = self.manifest(run_id, stage), self.stage_dir(run_id, stage)
+    if m.run_id != run_id or m.stage != stage:
+        raise ArtifactError(f"stage {stage!r} of run {run_id!r}: its manifest says run {m.run_id!r}, stage "
+                            f"{m.stage!r} (edited or moved); refused")
+    stats = _file_stats(d, m)  # also refuses shard names outside the folder
+    side = d/".verified.json"
+    if not full and side.exists():
+        try:
+            if json.loads(side.read_text()) == stats: return m
+        except ValueError: pass
+    res = self.verify(run_id, stage)
+    if not res.ok:
+        raise ArtifactError(f"stage {stage!r} of run {run_id!r} was changed after it was written: "
+                            + "; ".join(res.problems[:3]) + f" (delete the stage to recompute it: "
+                            f"store.delete_stage({run_id!r}, {stage!r}))")
+    self._remember_verified(run_id, stage, m)
+    return m
 
 # %% ../nbs/01_artifacts.ipynb #28f87883
 def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
-    "Recompute a stage's hashes and list every difference from its manifest."
+    "Recompute a stage's hashes and list every difference from its manifest, the manifest's own fields included."
     m, d = store.manifest(run_id, stage), store.stage_dir(run_id, stage)
     res = VerifyResult(run_id, stage)
+    if m.run_id != run_id: res.problems.append(f"manifest run_id {m.run_id!r} is not the run it is stored in")
+    if m.stage != stage: res.problems.append(f"manifest stage {m.stage!r} is not the stage it is stored in")
     expected = (
         dict(l.split("\t") for l in (d / "row_hashes.tsv").read_text().splitlines())
         if (d / "row_hashes.tsv").exists()
         else None
     )
     if expected is None: res.problems.append("row_hashes.tsv is missing")
-    found, names = {}, {s["name"] for s in m.shards}
+    elif content_hash(expected.values()) != m.content_hash:
+        res.problems.append("row_hashes.tsv does not match the manifest's content hash")
+    if sum(int(s.get("rows", 0)) for s in m.shards) != m.row_count:
+        res.problems.append(f"manifest row_count {m.row_count} differs from its shards' "
+                            f"{sum(int(s.get('rows', 0)) for s in m.shards)} rows")
+    found, names = {}, {s.get("name") for s in m.shards}
     for extra in sorted(p.name for p in (d/"shards").glob("*.arrow") if p.name not in names):
         res.problems.append(f"shard {extra} is not in the manifest")
+    n_rows = 0
     for s in m.shards:
-        p = d/"shards"/s["name"]
+        try: p = _shard_path(d, m, s)
+        except ArtifactError as e: res.problems.append(str(e)); continue
         if not p.exists(): res.problems.append(f"shard {s['name']} is missing"); continue
         if (fh := file_sha256(p)) != s["file_sha256"]:
             res.problems.append(f"shard {s['name']}: file sha256 {fh[:12]}… differs from manifest "
@@ -339,11 +440,14 @@ def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
         except Exception as e:  # corrupt metadata, offsets or UTF-8: report, never crash
             res.problems.append(f"shard {s['name']}: unreadable ({type(e).__name__}: {e})"); continue
         hs = [row_hash(r) for r in rows]
+        n_rows += len(rows)
         if len(rows) != s["rows"]:
             res.problems.append(f"shard {s['name']}: {len(rows)} rows, manifest says {s['rows']}")
         if content_hash(hs) != s["content_hash"]: res.problems.append(f"shard {s['name']}: row content differs from "
                                                                       "manifest")
         found.update((r.get(m.key), h) for r, h in zip(rows, hs))
+    if n_rows != m.row_count and not any("unreadable" in p or "missing" in p for p in res.problems):
+        res.problems.append(f"manifest row_count {m.row_count} but the shards hold {n_rows} rows")
     if expected is not None:
         res.changed_keys = sorted(k for k in expected if k in found and found[k] != expected[k])
         if res.changed_keys: res.problems.append(f"{len(res.changed_keys)} row(s) changed: {m.key} "
@@ -355,6 +459,25 @@ def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
     return res
 
 ArtifactStore.verify = _verify
+
+# %% ../nbs/01_artifacts.ipynb #81054870
+@patch
+def reopen_stage(self: ArtifactStore, run_id: str, stage: str, drop: Iterable[str]) -> int:
+    "Make a finished stage partial again without the rows keyed `drop`; returns how many rows it keeps."
+    with self.lock(run_id):
+        m = self.check(run_id, stage, full=True)
+        drop = set(drop)
+        keep = [r for r in self.load(run_id, stage).to_list() if r[m.key] not in drop]
+        partial = self.stage_dir(run_id, stage).with_name(stage + ".partial")
+        if partial.exists(): shutil.rmtree(partial)
+        w = StageWriter(self, run_id, stage, key=m.key, reopen=True)
+        for i in range(0, len(keep), 1000): w.append(keep[i:i + 1000])
+        w.close()
+        old = self.stage_dir(run_id, stage).with_name(f".{stage}.reopened")
+        if old.exists(): shutil.rmtree(old)
+        os.replace(self.stage_dir(run_id, stage), old)
+        shutil.rmtree(old)
+        return len(keep)
 
 # %% ../nbs/01_artifacts.ipynb #57671a99
 def _lineage(store: ArtifactStore, run_id: str) -> list:

@@ -8,7 +8,7 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/cli.html.md"""
 from __future__ import annotations
 import argparse, logging, os, sys
 from pathlib import Path
-from .core import ConfigError, FieldErrors, read_config, setup_logging
+from .core import ConfigError, FieldErrors, LockBusy, read_config, redact_text, setup_logging
 from .artifacts import ArtifactError
 from .tasks import TaskDataError
 from .models import ModelFolderError
@@ -75,6 +75,9 @@ def main(argv: list | None = None) -> int:
                        help="artifact store (default: settings.ini / FASTDISTILL_ARTIFACTS_DIR)")
         p.add_argument("--run-id", default=None, help="name the run (rerunning a name resumes it)")
         p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--retry-errors", default="auto", choices=("auto", "all", "none"),
+                       help="on a rerun, retry teacher rows that errored: auto (network, server, auth, rate limit), "
+                            "all, or none (default: auto)")
     rp = sub.add_parser("reproduce", help="rerun a method notebook's recorded table; print what differs from its file")
     rp.add_argument("notebook", help="the notebook's name, e.g. fitnets (see `fastdistill.results.STUDIES`)")
     rp.add_argument("--profile", default="full", help="quick or full (default: full)")
@@ -88,13 +91,14 @@ def main(argv: list | None = None) -> int:
     try:
         cfg = load_config(a.config if a.cmd == "run" else DEMO_CONFIG)
         if a.run_id: cfg.run_id = a.run_id
-        s = run(cfg, a.artifacts_dir, progress=not a.no_progress)
-    except (ConfigError, FieldErrors) as e: print(f"fastdistill: {e}", file=sys.stderr); return 2
-    except (PipelineError, TeacherError, ArtifactError, TaskDataError, ModelFolderError) as e:
-        print(f"fastdistill: {e}", file=sys.stderr); return 1
+        s = run(cfg, a.artifacts_dir, progress=not a.no_progress, retry_errors=a.retry_errors)
+    except (ConfigError, FieldErrors) as e: print(f"fastdistill: {redact_text(str(e))}", file=sys.stderr); return 2
+    except (PipelineError, TeacherError, ArtifactError, TaskDataError, ModelFolderError, LockBusy) as e:
+        print(f"fastdistill: {redact_text(str(e))}", file=sys.stderr); return 1
     except Exception as e:  # anything else: one line, the traceback only on request
         if os.environ.get("FASTDISTILL_DEBUG"): raise
-        print(f"fastdistill: {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''} "
+        first = redact_text(str(e).strip().splitlines()[0]) if str(e).strip() else ""
+        print(f"fastdistill: {type(e).__name__}: {first} "
               "(set FASTDISTILL_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
     if "headline" in s: print_summary(s)  # launched as several processes: the main one reports

@@ -7,7 +7,7 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/core.html.md"""
 # %% ../nbs/00_core.ipynb #172b3eea
 from __future__ import annotations
 import configparser, contextlib, copy, datetime as _dt, difflib, hashlib, json, logging, math, os, re, secrets, shutil
-import sys, tempfile, threading, time
+import fcntl, signal, socket, sys, tempfile, threading, time
 import types
 import typing, unicodedata, uuid
 from dataclasses import dataclass, field, asdict, fields, is_dataclass
@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 # %% auto #0
-__all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'logger', 'SettingsError', 'user_cache_dir',
-           'Settings', 'find_settings_file', 'load_settings', 'canonical_json', 'sha256_hex', 'sample_id', 'split_of',
-           'validate_name', 'new_run_id', 'current_umask', 'atomic_write_bytes', 'atomic_write_text', 'file_sha256',
-           'atomic_directory', 'row_hash', 'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest',
+__all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'MASK', 'logger', 'SettingsError',
+           'user_cache_dir', 'Settings', 'find_settings_file', 'load_settings', 'canonical_json', 'sha256_hex',
+           'sample_id', 'split_of', 'validate_name', 'new_run_id', 'current_umask', 'atomic_write_bytes',
+           'atomic_write_text', 'file_sha256', 'atomic_directory', 'redact_text', 'redact', 'LockBusy', 'file_lock',
+           'crash_point', 'row_hash', 'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest',
            'ConfigError', 'FieldErrors', 'option', 'section', 'config_from_dict', 'read_config', 'config_to_dict',
            'setup_logging', 'log_to_file', 'progress', 'heartbeat', 'setup_plotly', 'param_value']
 
@@ -243,6 +244,101 @@ def atomic_directory(path: str | Path):  # the folder to create or replace
         if tmp.exists(): shutil.rmtree(tmp)
 
 
+# %% ../nbs/00_core.ipynb #4ef477c2
+_SECRET_NAME = re.compile(r"(api[_-]?key|access[_-]?key|token|secret|passw(or)?d|pwd|auth(orization)?|credential|"
+                          r"signature|sig)$", re.I)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]*)@", re.I)
+_QUERY_SECRET = re.compile(r"(?P<k>[?&;](?:[\w.-]*?)(?:api[_-]?key|key|token|secret|passw(?:or)?d|pwd|auth|"
+                           r"signature|sig|credential)[\w.-]*=)(?P<v>[^&#\s'\"]+)", re.I)
+_BEARER = re.compile(r"(?P<k>\b(?:bearer|basic)\s+)(?P<v>[A-Za-z0-9._~+/=-]{6,})", re.I)
+_SK = re.compile(r"\b(?P<k>sk-)(?P<v>[A-Za-z0-9_-]{12,})")
+MASK = "***"
+
+def _secret_env_values() -> list:
+    "Values of environment variables whose names look secret (at least 8 characters, longest first)."
+    vals = {v for k, v in os.environ.items()
+            if re.search(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", k.upper()) and len(v) >= 8}
+    return sorted(vals, key=len, reverse=True)
+
+def redact_text(text: str) -> str:
+    "`text` with URL passwords, credential query values, bearer tokens, sk- keys and secret env values masked."
+    if not isinstance(text, str) or not text: return text
+    for v in _secret_env_values(): text = text.replace(v, MASK)
+    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    text = _QUERY_SECRET.sub(lambda m: m["k"] + MASK, text)
+    text = _BEARER.sub(lambda m: m["k"] + MASK, text)
+    return _SK.sub(lambda m: m["k"] + MASK, text)
+
+def redact(obj: Any) -> Any:
+    "A copy of nested data (mappings, lists, dataclasses, strings) with every secret masked; keys named like a "
+    "credential (`api_key`, `password`, `token`…) lose their value, `…_env` names of variables are kept."
+    if is_dataclass(obj) and not isinstance(obj, type): obj = asdict(obj)
+    if isinstance(obj, Mapping):
+        return {k: (MASK if isinstance(k, str) and _SECRET_NAME.search(k) and not k.lower().endswith("_env")
+                    and isinstance(v, str) and v else redact(v)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return type(obj)(redact(v) for v in obj) if isinstance(obj, list) else \
+        tuple(redact(v) for v in obj)
+    return redact_text(obj) if isinstance(obj, str) else obj
+
+# %% ../nbs/00_core.ipynb #a7125379
+class _RedactingFilter(logging.Filter):
+    "Masks secrets in every record of the `fastdistill` logger before any handler writes it."
+    def filter(self, record):
+        msg = record.getMessage()
+        red = redact_text(msg)
+        if red != msg or record.args: record.msg, record.args = red, None
+        return True
+
+# %% ../nbs/00_core.ipynb #16193ae1
+class LockBusy(RuntimeError):
+    "Another process holds the lock (a second writer of a run or of a shared index)."
+
+_HELD: dict = {}  # resolved lock path -> [fd, depth]
+_HELD_LOCK = threading.RLock()
+
+def _holder(fd) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"pid {info['pid']} on {info['host']} since {info['since']} ({info['cmd']})"
+    except (OSError, ValueError, KeyError): return "another process"
+
+@contextlib.contextmanager
+def file_lock(path: str | Path,  # the lock file (created when missing, never deleted)
+              what: str = "this resource",  # named in the error, e.g. "run 'demo-1'"
+              wait_s: float = 0.0):  # how long to wait for a busy lock before giving up
+    "Hold an exclusive, re-entrant, crash-released lock while the block runs; `LockBusy` when another process has it."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(path.resolve())
+    with _HELD_LOCK:
+        if key in _HELD: _HELD[key][1] += 1
+        else:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
+            deadline = time.monotonic() + wait_s
+            while True:
+                try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        who = _holder(fd); os.close(fd)
+                        raise LockBusy(f"{what} is being written by {who}; wait for it to finish or use another "
+                                       f"name (lock file {path})") from None
+                    time.sleep(0.05)
+            me = {"pid": os.getpid(), "host": socket.gethostname(), "cmd": " ".join(sys.argv[:2])[:120],
+                  "since": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            os.ftruncate(fd, 0); os.pwrite(fd, json.dumps(me).encode(), 0)
+            _HELD[key] = [fd, 1]
+    try: yield path
+    finally:
+        with _HELD_LOCK:
+            _HELD[key][1] -= 1
+            if _HELD[key][1] == 0:
+                fd = _HELD.pop(key)[0]
+                fcntl.flock(fd, fcntl.LOCK_UN); os.close(fd)
+
+# %% ../nbs/00_core.ipynb #4bc42bd7
+def crash_point(name: str):
+    "Die here with SIGKILL when FASTDISTILL_CRASH_AT=name (fault tests); otherwise nothing."
+    if os.environ.get("FASTDISTILL_CRASH_AT") == name: os.kill(os.getpid(), signal.SIGKILL)
+
 # %% ../nbs/00_core.ipynb #6cf7e66e
 def row_hash(row: Mapping) -> str:
     "SHA-256 of one row's canonical JSON."
@@ -364,6 +460,7 @@ def _check_range(value, meta: Mapping) -> str | None:
     choices = choices() if callable(choices) else choices
     if choices is not None and value not in choices: return f"{value!r} is not one of {', '.join(map(str, choices))}"
     if value is None or isinstance(value, (str, bool, list)): return None
+    if isinstance(value, float) and not math.isfinite(value): return f"must be a finite number, got {value}"
     for op, bound, ok in (("≥", meta.get("ge"), lambda v, b: v >= b), (">", meta.get("gt"), lambda v, b: v > b),
                           ("≤", meta.get("le"), lambda v, b: v <= b)):
         if bound is not None and not ok(value, bound): return f"must be {op} {bound}, got {value}"
@@ -428,6 +525,7 @@ def config_to_dict(cfg) -> dict:
 
 # %% ../nbs/00_core.ipynb #6c72bf30
 logger = logging.getLogger("fastdistill")
+logger.addFilter(_RedactingFilter())  # no secret reaches a handler
 
 def setup_logging(level: int = logging.INFO, stream=None) -> logging.Logger:
     "Send the `fastdistill` logger's lines to stderr (once; repeated calls only change the level)."

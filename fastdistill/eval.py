@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
-from .core import atomic_write_text, validate_name
+from .core import atomic_write_text, redact, validate_name
 from .artifacts import ArtifactStore
 from .tasks import Task, as_task, get_task
 from .models import document_nll, encode_sft, greedy_generate, pad_batch
@@ -284,7 +284,8 @@ def _table_html(rows: list) -> str:
 
 # %% ../nbs/07_eval.ipynb #bbc8d7d1
 def write_run_report(store: ArtifactStore, run_id: str, summary: dict, figures: dict) -> Path:
-    "reports/report.html (plotly.js inlined: it opens offline) and reports/summary.json of a run."
+    "reports/report.html (plotly.js inlined: it opens offline) and reports/summary.json of a run (secrets masked)."
+    summary = redact(summary)
     parts = [
         f"<h2>{html.escape(t)}</h2>" + f.to_html(full_html=False, include_plotlyjs=i == 0)
         for i, (t, f) in enumerate(figures.items())

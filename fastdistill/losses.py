@@ -45,7 +45,7 @@ def reduce_tokens(per_token: Tensor,  # [B, T] loss per position
                   reduction: str = "mean") -> Tensor:  # mean (over counted tokens) | sum | batchmean | none
     "Apply a mask and reduce per-position losses."
     m = torch.ones_like(per_token) if mask is None else mask.to(per_token.dtype)
-    x = per_token * m
+    x = torch.where(m != 0, per_token * m, torch.zeros_like(per_token))  # a masked NaN/inf does not leak
     if reduction == "mean": return x.sum() / m.sum().clamp_min(1)
     if reduction == "sum": return x.sum()
     if reduction == "batchmean": return x.sum() / per_token.shape[0]
@@ -101,7 +101,20 @@ def _support(s_logits: Tensor, teacher, temperature: float, tail: str):
 # %% ../nbs/10_losses.ipynb #d9c1f835
 def check_teacher(name: str, s_logits: Tensor, teacher, mask: Tensor | None = None, sample_ids: Sequence | None = None):
     "Validate a (student logits, teacher) pair; raise DistillInputError naming term, sample and position."
+    if s_logits.dim() != 3: raise DistillInputError(f"{name}: student logits must be [batch, positions, vocab], got "
+                                                    f"{tuple(s_logits.shape)}")
     B, T, V = s_logits.shape
+    if B == 0 or T == 0 or V == 0:
+        raise DistillInputError(f"{name}: empty batch (student logits {tuple(s_logits.shape)})")
+    if mask is not None and tuple(mask.shape) != (B, T):
+        raise DistillInputError(f"{name}: mask {tuple(mask.shape)} does not match the student's (batch, positions) "
+                                f"{(B, T)}")
+    with torch.no_grad():
+        bad = ~torch.isfinite(s_logits).all(-1)
+        if mask is not None: bad &= mask.bool()
+        if bad.any():
+            raise DistillInputError(_where(name, bad.flatten().nonzero()[0], (B, T), sample_ids)
+                                    + ": student logits are NaN or infinite (a diverged step? lower the learning rate)")
     if isinstance(teacher, SparseTeacher):
         if teacher.ids.shape != teacher.logprobs.shape:
             raise DistillInputError(f"{name}: top-k ids {tuple(teacher.ids.shape)} and logprobs "
@@ -115,6 +128,11 @@ def check_teacher(name: str, s_logits: Tensor, teacher, mask: Tensor | None = No
         if bad.any():
             raise DistillInputError(_where(name, bad.flatten().nonzero()[0], (B, T),
                                            sample_ids) + ": teacher logprobs are NaN or infinite")
+        above = live > 1e-4  # log-probabilities are ≤ 0; a little rounding above is tolerated
+        if above.any():
+            pos = above.any(-1).flatten().nonzero()[0]
+            raise DistillInputError(_where(name, pos, (B, T), sample_ids) + f": teacher logprob "
+                                    f"{float(live.flatten(0, 1)[pos].max()):.4g} > 0 is not a log-probability")
         out = (teacher.ids < 0) | (teacher.ids >= V)
         if mask is not None: out &= mask.bool()[..., None]
         if out.any():

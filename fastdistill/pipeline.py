@@ -11,11 +11,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
-from .core import (atomic_directory, atomic_write_text, canonical_json, config_to_dict, logger, option,
+from .core import (atomic_directory, atomic_write_text, canonical_json, config_to_dict, crash_point,
+                              file_lock, logger, option,
                               progress as progress_bar, sample_id, section)
 from .artifacts import ArtifactStore, ArtifactError
 from .tasks import TASKS, DataConfig, Task, as_task, get_task, user_task
-from .teachers import DecodeProfile, Teacher, TeacherError, prompt_key
+from .teachers import (RETRY_BY_DEFAULT, DecodeProfile, Teacher, check_candidate,
+                                  error_class, prompt_key)
 
 # %% auto #0
 __all__ = ['RUBRIC', 'STAGES', 'JUDGES', 'PipelineError', 'QualityGateError', 'quality_report', 'timing_report', 'kept_rows',
@@ -53,6 +55,8 @@ def quality_report(rows: Sequence[dict]) -> dict:
             "judge_score": {"min": min(js), "mean": sum(js) / len(js), "max": max(js)} if js else None,
             "reject_reason_counts": dict(Counter(r["reject_reason"] for r in rows if not r["keep"])),
             "exec_error_counts": dict(Counter(r["exec_error"] for r in ex if r.get("exec_error"))),
+            **({"error_classes": dict(Counter(error_class(r.get("error") or r["reject_reason"][6:].strip())
+                                              for r in errored))} if errored else {}),
             **({"with_logprobs": sum(bool(r["logprobs_available"]) for r in kept)}
                if any("logprobs_available" in r for r in rows) else {})}
 
@@ -86,10 +90,15 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
         return store.reports(run_id, stage).get("quality", {})
     w = store.writer(run_id, stage, key=key, config=config)
     todo = [r for r in rows if not all(k in w for k in (expand(r) if expand else [r[key]]))]
-    t0, lat, toks, batches = time.perf_counter(), [], 0, []
     if len(w): logger.info(f"stage {stage}: resuming, {len(w)} row(s) already stored")
+    try: return _fill_stage(w, stage, rows, todo, fn, key, batch_size, expand, progress, generates)
+    finally: w.close()  # a stage that failed stays partial (its rows kept) and the run's lock is released
+
+def _fill_stage(w, stage, rows, todo, fn, key, batch_size, expand, progress, generates) -> dict:
+    t0, lat, toks, batches = time.perf_counter(), [], 0, []
     for i in progress_bar(range(0, len(todo), batch_size), f"stage {stage} (batches of {batch_size})",
                           enabled=progress):
+        crash_point(f"stage:{stage}:batch")
         tb = time.perf_counter()
         out = fn(todo[i:i + batch_size])
         btoks = 0
@@ -170,12 +179,14 @@ class DedupIndex:
             out.setdefault(parts[0], parts[1])
         return out
     def add(self, ids: Sequence[str], run_id: str):
-        "Record ids atomically (the whole file is rewritten, so a crash leaves the old or the new file)."
-        have = self.taken()
-        new = [i for i in ids if i not in have]
-        if new:
-            atomic_write_text(self.path, "".join(f"{k}\t{v}\n" for k, v in {**have,
-                                                                            **{i: run_id for i in new}}.items()))
+        "Record ids atomically (the whole file is rewritten, so a crash leaves the old or the new file) under the "
+        "index's lock, so concurrent runs sharing a namespace lose nothing (a busy index is waited for, up to 60 s)."
+        with file_lock(self.path.with_suffix(".lock"), f"dedup index {self.path.name}", wait_s=60.0):
+            have = self.taken()
+            new = [i for i in ids if i not in have]
+            if new:
+                atomic_write_text(self.path, "".join(f"{k}\t{v}\n" for k, v in {**have,
+                                                                                **{i: run_id for i in new}}.items()))
 
 # %% ../nbs/05_pipeline.ipynb #58cd08c1
 def dedup(store: ArtifactStore, run_id: str, scope: str = "run", namespace: str | None = None) -> dict:
@@ -203,22 +214,56 @@ def gen_id(sid: str, teacher_id: str, profile: DecodeProfile, j: int) -> str:
     return sample_id("generation", {"sample_id": sid, "teacher": teacher_id, "candidate": j}, profile.__dict__)
 
 # %% ../nbs/05_pipeline.ipynb #76b2c6a0
+def _checked(teacher: Teacher, r: dict, cs, profile: DecodeProfile, vocab: int | None) -> list:
+    "One prompt's candidates, each usable or errored with its reason (a wrong count errs them all)."
+    if not isinstance(cs, (list, tuple)) or len(cs) != profile.n:
+        n = len(cs) if isinstance(cs, (list, tuple)) else type(cs).__name__
+        return [_errored(f"invalid reply: {n} candidates where n={profile.n} was asked")] * profile.n
+    out = []
+    for c in cs:
+        why = check_candidate(c, vocab, profile.top_logprobs or None) if isinstance(c, dict) else "not a candidate"
+        if why: out.append(_errored(f"invalid reply: {why}")); continue
+        out.append({**c, "topk_logprobs": [[min(0.0, max(v, -1e4)) for v in row] for row in c["topk_logprobs"]],
+                    "token_logprobs": [min(0.0, max(v, -1e4)) for v in c["token_logprobs"]]})
+    return out
+
+def _errored(why: str) -> dict:
+    return {"text": "", "token_ids": [], "topk_ids": [], "topk_logprobs": [], "token_logprobs": [],
+            "logprobs_available": False, "finish_reason": "error", "error": why, "attempts": 0, "latency_s": None}
+
+def _retry_errored(store: ArtifactStore, run_id: str, retry_errors: str) -> int:
+    "Reopen a finished generate stage without its retryable errored rows (later stages go); how many are retried."
+    if retry_errors == "none" or not store.has_stage(run_id, "generate"): return 0
+    errored = [r for r in store.load(run_id, "generate").to_list() if r.get("error")]
+    todo = [r for r in errored if retry_errors == "all" or error_class(r["error"]) in RETRY_BY_DEFAULT]
+    if not todo: return 0
+    logger.info(f"generate: retrying {len(todo)} errored candidate(s) of an earlier attempt "
+                f"({dict(Counter(error_class(r['error']) for r in todo))}); the stages after it are recomputed")
+    for s in sorted(set(store.stages(run_id)) - {"canonical", "dedup", "generate"}, key=lambda s: (s not in STAGES,
+                    -STAGES.index(s) if s in STAGES else 0)):
+        store.delete_stage(run_id, s)  # later stages first: a crash here leaves a consistent prefix
+    store.reopen_stage(run_id, "generate", {r["gen_id"] for r in todo})
+    return len(todo)
+
 def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: DecodeProfile, batch_size: int = 32,
-             progress: bool = False) -> dict:
-    "Stage `generate`: n candidates per kept question, with token ids and top-k logprobs when the teacher has them."
-    tid = teacher.id()
+             progress: bool = False,
+             retry_errors: str = "auto") -> dict:  # rerun: retry errored rows: auto (network/auth/server), all, none
+    """Stage `generate`: n candidates per kept question, with token ids and top-k logprobs when the teacher has them.
+    A bad reply (wrong count, NaN, out-of-vocabulary ids, logprobs > 0) costs its row, never the run."""
+    if retry_errors not in ("auto", "all", "none"):
+        raise PipelineError(f"retry_errors={retry_errors!r}; choose auto, all or none")
+    tid, vocab = teacher.id(), teacher.vocab_size()
+    retried = _retry_errored(store, run_id, retry_errors)
     def fn(batch):
         cands = teacher.generate([r["prompt"] for r in batch], profile)
-        if len(cands) != len(batch): raise TeacherError(f"{teacher.name} returned {len(cands)} answers for "
-                                                        f"{len(batch)} prompts")
+        if not isinstance(cands, (list, tuple)) or len(cands) != len(batch):
+            logger.warning(f"generate: {teacher.name} returned {len(cands) if isinstance(cands, (list, tuple)) else 0}"
+                           f" answer lists for {len(batch)} prompts; the batch is stored as errored rows")
+            cands = [None] * len(batch)
         out = []
         for r, cs in zip(batch, cands):
-            if len(cs) != profile.n: raise TeacherError(f"{teacher.name}: sample {r['sample_id']}: {len(cs)} "
-                                                        f"candidates, expected {profile.n}")
             p_ids = teacher.prompt_ids(r["prompt"])
-            for j, c in enumerate(cs):
-                c = {**c, "topk_logprobs": [[max(v, -1e4) for v in row] for row in c["topk_logprobs"]],
-                     "token_logprobs": [max(v, -1e4) for v in c["token_logprobs"]]}
+            for j, c in enumerate(_checked(teacher, r, cs, profile, vocab)):
                 err = c.get("error")
                 out.append({**r, **c, "gen_id": gen_id(r["sample_id"], tid, profile, j), "candidate": j,
                             "teacher_id": tid,
@@ -231,6 +276,15 @@ def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: Decod
                   expand=lambda r: [gen_id(r["sample_id"], tid, profile, j) for j in range(profile.n)],
                   config={"teacher": teacher.describe(), "decode": profile.__dict__}, progress=progress,
                   generates=True)
+    if retried: logger.info(f"generate: after the retry {q['errored']} of {q['total']} candidate(s) still errored")
+    if q.get("errored"):
+        errs = Counter(r["error"] for r in store.load(run_id, "generate").to_list() if r.get("error"))
+        top = "; ".join(f"{e} ×{n}" for e, n in errs.most_common(3))
+        if not q.get("kept"):
+            raise PipelineError(f"generate: every request to the teacher {teacher.name} failed: {top}. Fix the cause "
+                                "and rerun the same run: errored rows are retried (--retry-errors)")
+        logger.warning(f"generate: {q['errored']} of {q['total']} candidate(s) errored ({top}); they are left out, "
+                       "and a rerun retries network, server and auth failures")
     if profile.top_logprobs and q.get("kept") and q.get("with_logprobs", 0) < q["kept"]:
         logger.warning(f"generate: top-{profile.top_logprobs} log-probabilities were asked for, but only "
                        f"{q.get('with_logprobs', 0)} of {q['kept']} answered candidates carry them (the rest are text "
@@ -263,6 +317,10 @@ def exec_gate(store, run_id, task: Task | str, timeout: float = 1.0, min_pass_ra
               mode: str = "stop") -> dict:
     "Stage `exec_gate`: the task's per-example check (execution for text2sql); a quality gate on the pass rate."
     t = as_task(task)
+    if not timeout > 0: raise PipelineError(f"exec_gate: timeout must be > 0 seconds, got {timeout}")
+    if not 0 <= min_pass_rate <= 1:
+        raise PipelineError(f"exec_gate: min_pass_rate must be in [0, 1], got {min_pass_rate}")
+    if mode not in ("stop", "warn"): raise PipelineError(f"exec_gate: mode={mode!r}; choose stop or warn")
     def fn(batch):
         out = []
         for r in batch:
@@ -410,7 +468,7 @@ class JudgeConfig:
 class SelectConfig:
     "Selection: thresholds, then the best candidate per question."
     require_gold_match: bool = True
-    min_judge: float | None = None
+    min_judge: float | None = option(None, ge=0, le=1)  # judge scores are in [0, 1]
     best_of_n: bool = True
 
 # %% ../nbs/05_pipeline.ipynb #3ac523d6
@@ -445,21 +503,23 @@ def start_run(store: ArtifactStore, cfg: PipelineConfig, task: Task | None = Non
                             prefix=f"{(task or task_of(cfg)).name}-run")
 
 def run_pipeline(store: ArtifactStore, cfg: PipelineConfig, teacher: Teacher, progress: bool = False,
-                 task: Task | None = None) -> str:  # the config's task, when the caller has built it already
-    "Every pipeline stage for a config (resuming a named run); returns the run id."
+                 task: Task | None = None,  # the config's task, when the caller has built it already
+                 retry_errors: str = "auto") -> str:  # see `generate`
+    "Every pipeline stage for a config (resuming a named run, one writer at a time); returns the run id."
     judge_cls = JUDGES[cfg.judge.kind]
     if judge_cls is LogprobJudge and not teacher.capabilities.completion_logprobs:
         raise PipelineError(f"judge.kind 'logprob' needs a teacher that scores completions; {teacher.name} cannot "
                             "(use rubric or none)")
     task = task or task_of(cfg)
     run = start_run(store, cfg, task)
-    canonicalize(store, run, task, cfg.split, cfg.limit)
-    dedup(store, run, cfg.dedup.scope, cfg.dedup.namespace)
-    generate(store, run, teacher, cfg.decode, progress=progress)
-    clean(store, run, task); rule_filter(store, run, task)
-    exec_gate(store, run, task, cfg.gate.timeout, cfg.gate.min_exec_pass_rate, cfg.gate.mode)
-    judge(store, run, judge_cls(teacher) if judge_cls else None)
-    select(store, run, **vars(cfg.select))
-    export(store, run)
+    with store.lock(run):  # a second process on the same run is refused here, naming the first
+        canonicalize(store, run, task, cfg.split, cfg.limit)
+        dedup(store, run, cfg.dedup.scope, cfg.dedup.namespace)
+        generate(store, run, teacher, cfg.decode, progress=progress, retry_errors=retry_errors)
+        clean(store, run, task); rule_filter(store, run, task)
+        exec_gate(store, run, task, cfg.gate.timeout, cfg.gate.min_exec_pass_rate, cfg.gate.mode)
+        judge(store, run, judge_cls(teacher) if judge_cls else None)
+        select(store, run, **vars(cfg.select))
+        export(store, run)
     return run
 

@@ -6,11 +6,11 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/teachers.html.md"""
 
 # %% ../nbs/04_teachers.ipynb #202b9791
 from __future__ import annotations
-import asyncio, concurrent.futures, hashlib, json, os, random, threading, time
+import asyncio, concurrent.futures, email.utils, hashlib, json, math, os, random, threading, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
@@ -18,9 +18,9 @@ from .core import FieldErrors, canonical_json, logger, option
 from .models import encode_completion, encode_prompt, ensure_pad_token, load_model_folder
 
 # %% auto #0
-__all__ = ['CANDIDATE_FIELDS', 'TEACHER_KINDS', 'DecodeProfile', 'Capabilities', 'TeacherError', 'Teacher', 'HFTeacher',
-           'OpenAITeacher', 'prompt_key', 'CachedTeacher', 'register_teacher_kind', 'TeacherConfig', 'build_teacher',
-           'teacher_tokenizer']
+__all__ = ['RETRY_BY_DEFAULT', 'CANDIDATE_FIELDS', 'TEACHER_KINDS', 'DecodeProfile', 'Capabilities', 'TeacherError',
+           'check_candidate', 'error_class', 'Teacher', 'HFTeacher', 'OpenAITeacher', 'prompt_key', 'CachedTeacher',
+           'register_teacher_kind', 'TeacherConfig', 'build_teacher', 'teacher_tokenizer']
 
 # %% ../nbs/04_teachers.ipynb #37783f61
 @dataclass(frozen=True)
@@ -68,6 +68,44 @@ def _candidate(text="", token_ids=(), topk_ids=(), topk_logprobs=(), token_logpr
             "logprobs_available": bool(available), "finish_reason": finish, "error": error, "attempts": attempts,
             "latency_s": latency}
 
+# %% ../nbs/04_teachers.ipynb #a02bb22c
+def check_candidate(c: dict, vocab_size: int | None = None,  # ids must be below this (None: not checked)
+                    k: int | None = None,  # at most this many alternatives per token
+                    tol: float = 1e-3) -> str | None:  # log-probabilities up to +tol are rounding, above it an error
+    "What makes one candidate unusable, in words; None when it is fine (or already errored)."
+    if c.get("error"): return None
+    if not isinstance(c.get("text"), str): return f"text is {type(c.get('text')).__name__}, not a string"
+    if not c.get("logprobs_available"): return None
+    ids, lps, tids, tlps = (c.get(f) or [] for f in ("token_ids", "token_logprobs", "topk_ids", "topk_logprobs"))
+    if not len(ids) == len(lps) == len(tids) == len(tlps):
+        return f"{len(ids)} token ids but {len(lps)} logprobs and {len(tids)}/{len(tlps)} top-k rows"
+    for pos, (i, l, a, v) in enumerate(zip(ids, lps, tids, tlps)):
+        if len(a) != len(v) or not a: return f"token {pos}: {len(a)} top-k ids but {len(v)} logprobs"
+        if k and len(a) > k: return f"token {pos}: {len(a)} alternatives where {k} were asked"
+        for x in (l, *v):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or math.isnan(x):
+                return f"token {pos}: logprob {x!r} is not a number"
+            if x > tol: return f"token {pos}: logprob {x:.4g} > 0 is not a log-probability"
+        for t in (i, *a):
+            if isinstance(t, bool) or not isinstance(t, int) or t < 0 or (vocab_size and t >= vocab_size):
+                return f"token {pos}: id {t!r} is outside the vocabulary ({vocab_size or 'ids ≥ 0'})"
+    return None
+
+def error_class(error: str | None) -> str | None:
+    "auth | rate_limit | server | network | malformed | client | other, from a recorded error text."
+    if not error: return None
+    e = error.lower()
+    if e.startswith(("http 401", "http 403")): return "auth"
+    if e.startswith("http 429"): return "rate_limit"
+    if e.startswith(("http 5", "http 408", "http 409")): return "server"
+    if e.startswith("http 4"): return "client"
+    if any(s in e for s in ("connection", "connect", "timeout", "timedout", "readerror", "remoteprotocol")):
+        return "network"
+    if e.startswith(("malformed", "invalid reply")): return "malformed"
+    return "other"
+
+RETRY_BY_DEFAULT = ("auth", "rate_limit", "server", "network")  # what a rerun retries unless told otherwise
+
 # %% ../nbs/04_teachers.ipynb #41cc1821
 class Teacher:
     "The protocol: `generate`, optionally `completion_logprobs`; `describe()` names it for manifests (never secrets)."
@@ -84,6 +122,10 @@ class Teacher:
         "The token ids the teacher sees for a prompt (the one prompt convention), or [] when it has no tokenizer here."
         tok = getattr(self, "tokenizer", None)
         return encode_prompt(tok, prompt, getattr(self, "add_bos", True)) if tok is not None else []
+    def vocab_size(self) -> int | None:
+        "How many token ids the teacher's replies may use (None: unknown here, ids are not range-checked)."
+        tok = getattr(self, "tokenizer", None)
+        return len(tok) if tok is not None else None
     def describe(self) -> dict:
         return {"name": self.name, "kind": type(self).__name__, "capabilities": asdict(self.capabilities)}
     def id(self) -> str:
@@ -101,6 +143,10 @@ class HFTeacher(Teacher):
         self.requests = 0
         if tokenizer.pad_token_id is None: raise TeacherError(f"{self.name}: the tokenizer has no pad token; set one "
                                                               "before batching")
+
+    def vocab_size(self) -> int:
+        "The model's output width (a padded embedding may exceed the tokenizer)."
+        return max(len(self.tokenizer), int(getattr(self.model.config, "vocab_size", 0) or 0))
 
     def describe(self) -> dict:
         n_params = sum(p.numel() for p in self.model.parameters())
@@ -212,11 +258,20 @@ class OpenAITeacher(Teacher):
                  endpoint: str = "completions",  # completions | chat
                  concurrency: int = 8, max_retries: int = 4, timeout: float = 30.0,
                  backoff: float = 0.5, max_backoff: float = 8.0,  # seconds: base and cap of the exponential backoff
+                 max_retry_after: float = 60.0,  # the longest server-requested wait (Retry-After) honoured
                  tokenizer=None,  # maps returned token strings to ids (for KD); optional
                  request_token_ids: bool = False,  # ask the server for ids (vLLM: return_tokens_as_token_ids)
                  name: str | None = None):
         if endpoint not in ("completions", "chat"):
             raise ValueError(f"endpoint={endpoint!r}; choose completions or chat")
+        bad = [f"{k}={v!r} (need {need})" for k, v, ok, need in (
+            ("concurrency", concurrency, isinstance(concurrency, int) and concurrency >= 1, "an integer ≥ 1"),
+            ("max_retries", max_retries, isinstance(max_retries, int) and max_retries >= 0, "an integer ≥ 0"),
+            ("timeout", timeout, timeout > 0, "> 0"), ("backoff", backoff, backoff >= 0, "≥ 0"),
+            ("max_backoff", max_backoff, max_backoff >= 0, "≥ 0"),
+            ("max_retry_after", max_retry_after, max_retry_after >= 0, "≥ 0")) if not ok]
+        if bad: raise ValueError(f"OpenAITeacher: {'; '.join(bad)}")
+        self.max_retry_after = max_retry_after
         self.base_url, self.model, self.api_key_env, self.endpoint = base_url, model, api_key_env, endpoint
         self.concurrency, self.max_retries, self.timeout, self.backoff, self.max_backoff = (
             concurrency,
@@ -245,7 +300,10 @@ class OpenAITeacher(Teacher):
 def _client(self: OpenAITeacher):
     import openai, httpx
     key = os.environ.get(self.api_key_env) or "EMPTY"  # local servers accept any key
-    return openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout,
+    u = urlsplit(self.base_url)  # a query (e.g. ?api-version=…&api_key=…) is sent with every request, not mangled
+    base = urlunsplit((u.scheme, u.netloc, u.path, "", ""))
+    return openai.AsyncOpenAI(base_url=base, api_key=key, max_retries=0, timeout=self.timeout,
+                              default_query=dict(parse_qsl(u.query)) or None,
                               http_client=httpx.AsyncClient(timeout=self.timeout,
                                                             limits=httpx.Limits(max_connections=self.concurrency)))
 
@@ -302,19 +360,32 @@ def _parse_choice(self: OpenAITeacher, ch, k: int) -> dict:
     for tok, given, l, alts in steps:
         i = self._token_id(tok, given)
         alt = [(self._token_id(t, g), v) for t, g, v in alts[:k]]
-        kept = [(a, float(v)) for a, v in alt if a is not None and v is not None and v == v]
+        kept = [(a, v) for a, v in alt if a is not None and v is not None]  # a NaN stays: check_candidate names it
         st["dropped_alternatives"] += len(alt) - len(kept)
-        if i is None or l is None or l != l or not kept: ok = False; st["unmapped_tokens"] += 1; break
-        ids.append(i); chosen.append(float(l)); tids.append([a for a, _ in kept]); tlps.append([v for _, v in kept])
+        if i is None or l is None or not kept: ok = False; st["unmapped_tokens"] += 1; break
+        ids.append(i); chosen.append(l); tids.append([a for a, _ in kept]); tlps.append([v for _, v in kept])
     st["choices"] += 1; st["with_logprobs"] += ok; st["tokens"] += len(ids) if ok else 0
     if not ok: ids, tids, tlps, chosen = [], [], [], []
-    return _candidate(text.strip(), ids, tids, tlps, chosen, ok, _get(ch, "finish_reason") or "stop")
+    c = _candidate(text.strip(), ids, tids, tlps, chosen, ok, _get(ch, "finish_reason") or "stop")
+    if why := check_candidate(c, self.vocab_size(), k):
+        st["with_logprobs"] -= ok
+        c = _candidate(text.strip(), finish="error", error=f"invalid reply: {why}")
+    return c
 
 # %% ../nbs/04_teachers.ipynb #c99227c9
+def _retry_after(response) -> float:
+    "Seconds a 429/503 response asks the client to wait (Retry-After: seconds or an HTTP date); 0 when absent."
+    v = getattr(response, "headers", {}).get("retry-after") if response is not None else None
+    if not v: return 0.0
+    try: return max(0.0, float(v))
+    except ValueError: pass
+    try: return max(0.0, email.utils.parsedate_to_datetime(v).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError): return 0.0
+
 @patch
 async def _one(self: OpenAITeacher, client, sem, prompt: str, profile: DecodeProfile) -> list:
     import openai, httpx
-    t0, err = time.perf_counter(), None
+    t0, err, wait = time.perf_counter(), None, 0.0
     for attempt in range(self.max_retries + 1):
         async with sem:
             with self._lock: self.requests += 1
@@ -332,12 +403,17 @@ async def _one(self: OpenAITeacher, client, sem, prompt: str, profile: DecodePro
                     kw = dict(logprobs=profile.top_logprobs) if profile.top_logprobs else {}
                     resp = await client.completions.create(prompt=prompt, **common, **kw)
                 if not getattr(resp, "choices", None): raise _Malformed("the response has no choices")
+                if len(resp.choices) != profile.n:
+                    raise _Malformed(f"{len(resp.choices)} choices where n={profile.n} was asked")
                 dt = (time.perf_counter() - t0)
                 cands = [self._parse_choice(ch, profile.top_logprobs) for ch in resp.choices]
                 for c in cands: c["attempts"], c["latency_s"] = attempt + 1, dt
                 return cands
             except openai.APIStatusError as e:
-                err = f"HTTP {e.status_code}"
+                err, wait = f"HTTP {e.status_code}", _retry_after(getattr(e, "response", None))
+                if e.status_code in (401, 403):
+                    err += (f" (unauthorized: ${self.api_key_env} is not set)" if not os.environ.get(self.api_key_env)
+                            else f" (the key in ${self.api_key_env} was refused)")
                 if e.status_code not in (408, 409, 429) and e.status_code < 500:
                     break  # a client error: retrying will not help
             except (openai.APITimeoutError, openai.APIConnectionError, httpx.HTTPError) as e: err = type(e).__name__
@@ -345,7 +421,9 @@ async def _one(self: OpenAITeacher, client, sem, prompt: str, profile: DecodePro
                     AttributeError) as e:
                 err = f"malformed response: {type(e).__name__}: {str(e)[:120]}"
         if attempt < self.max_retries:
-            await asyncio.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt)))
+            jitter = random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt))
+            await asyncio.sleep(max(jitter, min(wait, self.max_retry_after)))  # the server's Retry-After, if any
+            wait = 0.0
     failed = _candidate(finish="error", error=f"{err} after {attempt + 1} attempt(s)", attempts=attempt + 1,
                         latency=time.perf_counter() - t0)
     return [dict(failed) for _ in range(profile.n)]

@@ -14,11 +14,12 @@ from pathlib import Path
 from .teachers import DecodeProfile, HFTeacher
 
 # %% auto #0
-__all__ = ['FAULTS', 'LOGPROB_SHAPES', 'FaultProxy', 'logprobs_payload', 'serve_teacher', 'copy_rows', 'own_tokenizer',
-           'tiny_causal_lm', 'train_folder']
+__all__ = ['FAULTS', 'MALFORMED', 'SQL_BOMBS', 'LOGPROB_SHAPES', 'FaultProxy', 'logprobs_payload', 'serve_teacher', 'copy_rows',
+           'own_tokenizer', 'tiny_causal_lm', 'train_folder']
 
 # %% ../nbs/14_testing.ipynb #c093941f
 FAULTS = ("ok", "429", "500", "timeout", "bad_json", "empty_choices", "drop")
+MALFORMED = ("nan_logprob", "positive_logprob", "oov_id", "extra_choice", "missing_choice")  # 200s a client must reject
 
 class FaultProxy:
     "An HTTP proxy on 127.0.0.1 that forwards to `upstream` and injects faults: use as a context manager."
@@ -27,9 +28,12 @@ class FaultProxy:
                  faults: Sequence[str] = FAULTS[1:],  # which faults, drawn uniformly
                  latency: float = 0.0,  # seconds added to every forwarded request
                  stall: float = 5.0,  # how long a "timeout" fault stalls before answering
-                 seed: int = 0, port: int = 0):
-        bad = [f for f in faults if f not in FAULTS]
-        if bad: raise ValueError(f"unknown fault(s) {bad}; choose from {FAULTS}")
+                 seed: int = 0, port: int = 0,
+                 retry_after: float | None = None,  # a "429" fault sends this Retry-After (seconds)
+                 require_key: str | None = None):  # answer 401 unless the request carries `Bearer <require_key>`
+        bad = [f for f in faults if f not in FAULTS + MALFORMED]
+        if bad: raise ValueError(f"unknown fault(s) {bad}; choose from {FAULTS + MALFORMED}")
+        self.retry_after, self.require_key = retry_after, require_key
         self.upstream, self.fault_rate, self.faults, self.latency, self.stall = (
             upstream.rstrip("/"),
             fault_rate,
@@ -40,7 +44,7 @@ class FaultProxy:
         self.rng, self.port, self.counts, self._lock = (
             random.Random(seed),
             port,
-            {f: 0 for f in FAULTS},
+            {f: 0 for f in FAULTS + MALFORMED},
             threading.Lock(),
         )
 
@@ -59,6 +63,27 @@ def _pick(self: FaultProxy) -> str:
         return f
 
 # %% ../nbs/14_testing.ipynb #e3cfb2a2
+def _malform(data: bytes, fault: str) -> bytes:
+    "A valid completions reply made wrong in one of the `MALFORMED` ways (JSON stays parseable)."
+    try: d = json.loads(data)
+    except ValueError: return data
+    chs = d.get("choices") or []
+    if fault == "extra_choice" and chs: d["choices"] = chs + [dict(chs[0], index=len(chs))]
+    elif fault == "missing_choice" and chs: d["choices"] = chs[:-1]
+    else:
+        for ch in chs:
+            lp = ch.get("logprobs") or {}
+            if lp.get("tokens"):
+                if fault == "nan_logprob": lp["token_logprobs"][0] = float("nan")
+                if fault == "positive_logprob": lp["token_logprobs"][0] = 0.7
+                if fault == "oov_id": lp["tokens"][0] = "token_id:99999999"
+            elif lp.get("content"):
+                c0 = lp["content"][0]
+                if fault == "nan_logprob": c0["logprob"] = float("nan")
+                if fault == "positive_logprob": c0["logprob"] = 0.7
+                if fault == "oov_id": c0["id"] = 99999999
+    return json.dumps(d).encode()  # NaN is written as the bare token NaN, as some servers do
+
 @patch
 def __enter__(self: FaultProxy):
     from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
@@ -67,19 +92,26 @@ def __enter__(self: FaultProxy):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         def log_message(self, *a): pass
-        def _reply(self, code: int, body: bytes, ctype="application/json"):
-            self.send_response(code)
-            self.send_header("Content-Type", ctype); self.send_header("Content-Length", str(len(body)))
-            self.end_headers(); self.wfile.write(body)
+        def _reply(self, code: int, body: bytes, ctype="application/json", headers=()):
+            try:
+                self.send_response(code)
+                for k, v in headers: self.send_header(k, v)
+                self.send_header("Content-Type", ctype); self.send_header("Content-Length", str(len(body)))
+                self.end_headers(); self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError): self.close_connection = True  # the client gave up
         def _forward(self, method):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if proxy.require_key and self.headers.get("Authorization") != f"Bearer {proxy.require_key}":
+                return self._reply(401, b'{"error": {"message": "invalid api key (injected)"}}')
             fault = proxy._pick() if method == "POST" else "ok"
             if fault == "drop":
                 self.close_connection = True
                 try: self.connection.shutdown(2)
                 except OSError: pass
                 return
-            if fault == "429": return self._reply(429, b'{"error": {"message": "rate limited (injected)"}}')
+            if fault == "429": return self._reply(429, b'{"error": {"message": "rate limited (injected)"}}',
+                                                  headers=[("Retry-After", str(proxy.retry_after))]
+                                                  if proxy.retry_after is not None else ())
             if fault == "500": return self._reply(500, b'{"error": {"message": "server error (injected)"}}')
             if fault == "timeout": time.sleep(proxy.stall)
             if proxy.latency: time.sleep(proxy.latency)
@@ -92,6 +124,7 @@ def __enter__(self: FaultProxy):
                 conn.request(method, self.path, body=body or None, headers=headers)
                 r = conn.getresponse(); data = r.read()
                 if fault == "bad_json" and r.status == 200: data = data[: max(1, len(data) // 2)]
+                if fault in MALFORMED and r.status == 200: data = _malform(data, fault)
                 if fault == "empty_choices" and r.status == 200:
                     try: data = json.dumps({**json.loads(data), "choices": []}).encode()
                     except ValueError: pass
@@ -106,6 +139,25 @@ def __enter__(self: FaultProxy):
     self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
     self.thread.start()
     return self
+
+# %% ../nbs/14_testing.ipynb #09c9055f
+SQL_BOMBS = (  # model-written SQL that tries to exhaust time, memory or result size
+    "SELECT randomblob(200000000) FROM singer", "SELECT randomblob(60000000) FROM singer",
+    "SELECT printf('%.*c', 900000000, 'x')", "SELECT zeroblob(500000000)", "SELECT hex(randomblob(3000000))",
+    "SELECT replace(hex(zeroblob(1000000)), '0', hex(zeroblob(1000)))",
+    "SELECT length(group_concat(hex(randomblob(1000)))) FROM singer a, singer b, singer c, singer d, singer e",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT group_concat(x) FROM c",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 50000000) SELECT x FROM c ORDER BY random()",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 5000) SELECT x, randomblob(100000) FROM c",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 20000) SELECT x FROM c",
+    "WITH RECURSIVE c(s) AS (SELECT 'x' UNION ALL SELECT s || s FROM c) SELECT length(s) FROM c",
+    "SELECT count(*) FROM singer a, singer b, singer c, singer d, singer e, singer f, singer g, singer h",
+    "SELECT * FROM singer a, singer b, singer c, singer d ORDER BY random()",
+    "SELECT length(printf('%.*c', 3000000, 'x') || printf('%.*c', 3000000, 'x'))", "SELECT upper(zeroblob(300000000))",
+    "WITH RECURSIVE c(x, b) AS (SELECT 1, zeroblob(1000000) UNION ALL SELECT x + 1, b FROM c) SELECT count(*) FROM c",
+    "SELECT quote(randomblob(3000000))", "SELECT char(65) || printf('%.*c', 100000000, 'y')",
+)
 
 # %% ../nbs/14_testing.ipynb #ed97627a
 LOGPROB_SHAPES = ("token_id", "text", "content")
@@ -148,11 +200,11 @@ class serve_teacher:
                 self.send_header("Content-Length", str(len(b)))
                 self.end_headers(); self.wfile.write(b)
             def do_GET(self):
-                if self.path.rstrip("/") in ("/v1/models", "/health"):
+                if urlsplit(self.path).path.rstrip("/") in ("/v1/models", "/health"):
                     return self._reply(200, {"object": "list", "data": [{"id": srv.model_name, "object": "model"}]})
                 self._reply(404, {"error": {"message": "not found"}})
             def do_POST(self):
-                if self.path.rstrip("/") != "/v1/completions":
+                if urlsplit(self.path).path.rstrip("/") != "/v1/completions":
                     return self._reply(404, {"error": {"message": f"no route {self.path}"}})
                 try: req = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 except ValueError: return self._reply(400, {"error": {"message": "bad JSON"}})

@@ -26,6 +26,8 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "lit": "lit or student_from_teacher",
     "sparse_kd": "stored_topk or sft_labels or distill_student or seed_budget",
     "seeds": "compare_seeds or seed_spread or results_diff",
+    # reliability (issue 14): (test file, -k) where the tests live outside the mechanism tests
+    "faults": ("tests/test_faults.py", "hand_edited or second_writer or auth_failure or losses_reject"),
 }
 
 @dataclass
@@ -144,6 +146,16 @@ MUTANTS = [
       "fastdistill/results.py", "if abs(ra[c] - rb[c]) > tol:", "if ra[c] - rb[c] > tol:"),
     M("seeds", "diff-misses-new-rows", "rows only the fresh run has are not reported",
       "fastdistill/results.py", 'for k in b.keys() - a.keys(): out.append(f"{name(k)}: only in the fresh results")', ""),
+    # reliability (nbs/01_artifacts, 05_pipeline, 10_losses): the guards a crash, a second writer or a bad reply meet
+    M("faults", "read-unverified", "a finished stage is read without checking it against its manifest",
+      "fastdistill/artifacts.py", "    stats = _file_stats(d, m)  # also refuses shard names outside the folder",
+      "    return m"),
+    M("faults", "writer-unlocked", "a stage writer does not take its run's lock",
+      "fastdistill/artifacts.py", "self._lock = store.lock(run_id); self._lock.__enter__()", "self._lock = None"),
+    M("faults", "errors-never-retried", "a rerun keeps the errored teacher rows of the earlier attempt",
+      "fastdistill/pipeline.py", "    if not todo: return 0", "    if True: return 0"),
+    M("faults", "student-nan-unchecked", "NaN student logits reach the loss",
+      "fastdistill/losses.py", "bad = ~torch.isfinite(s_logits).all(-1)", "bad = torch.zeros(B, T, dtype=torch.bool)"),
 ]
 
 def check_applies(m: Mutant, root: Path = ROOT) -> str:
@@ -154,8 +166,9 @@ def check_applies(m: Mutant, root: Path = ROOT) -> str:
         raise ValueError(f"mutant {m.method}/{m.name}: its text occurs {n} times in {m.file} (need {m.count})")
     return text.replace(m.old, m.new)
 
-def _pytest_args(select: str) -> list:
-    return [TESTS, "-q", "-x", "-p", "no:cacheprovider", "-k", select, "-o", "addopts=", "--timeout", "300"]
+def _pytest_args(select: str | tuple) -> list:
+    tests, select = select if isinstance(select, tuple) else (TESTS, select)
+    return [tests, "-q", "-x", "-p", "no:cacheprovider", "-k", select, "-o", "addopts=", "--timeout", "300"]
 
 def _run_tests(pkg_root: Path, select: str) -> tuple:
     "Run the selected tests against the package under `pkg_root`: (pytest exit status, its last line)."

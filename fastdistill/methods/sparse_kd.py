@@ -301,9 +301,10 @@ def _figures(stages: list, evals: list, curves: dict, metric: str, split: str, g
 
 
 # %% ../../nbs/methods/sparse_kd.ipynb #6d09aa38
-def _pipeline_summary(store, cfg: RunConfig, teacher: Teacher, task: Task, progress: bool, t0: float) -> dict:
+def _pipeline_summary(store, cfg: RunConfig, teacher: Teacher, task: Task, progress: bool, t0: float,
+                      retry_errors: str = "auto") -> dict:
     "Run the pipeline (resuming a named run) and start the summary: stages, quality and timing reports, the teacher."
-    run_id = run_pipeline(store, cfg, teacher, progress, task=task)
+    run_id = run_pipeline(store, cfg, teacher, progress, task=task, retry_errors=retry_errors)
     summary = {
         "run_id": run_id,
         "config": cfg,
@@ -329,7 +330,8 @@ def _processes():
     return PartialState(cpu=not torch.cuda.is_available())
 
 def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str | Path | None = None,
-        progress: bool = False) -> dict:
+        progress: bool = False,
+        retry_errors: str = "auto") -> dict:  # rerun: retry errored teacher rows: auto (network/auth/server), all, none
     "The whole job: plan → pipeline → distill (KD + SFT, and an SFT-only baseline) → evaluate → reports; the summary."
     cfg = read_config(RunConfig, config)
     task = task_of(cfg)  # reads a user's dataset now: a bad row stops the run before any work
@@ -345,7 +347,9 @@ def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str 
         run_id = broadcast_object_list([run_id])[0]
     cfg = replace(cfg, run_id=run_id)
     with contextlib.ExitStack() as ctx:
-        if main: ctx.enter_context(log_to_file(store.run_dir(run_id)/"run.log")); ctx.enter_context(heartbeat(30.0))
+        if main:  # one writer per run: a second process on this run is refused, naming this one
+            ctx.enter_context(store.lock(run_id))
+            ctx.enter_context(log_to_file(store.run_dir(run_id)/"run.log")); ctx.enter_context(heartbeat(30.0))
         teacher, summary, evals, curves = None, {}, [], {}
         evaluate = lambda *a, **k: None  # other processes train; the main one evaluates
         if main:
@@ -354,7 +358,7 @@ def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str 
                         f"store {store.root}")
             if plan: logger.info(f"plan: {plan['plan']} ({plan['why']})")
             teacher = build_teacher(cfg.teacher, cfg.task, store)
-            summary = _pipeline_summary(store, cfg, teacher, task, progress, t0)
+            summary = _pipeline_summary(store, cfg, teacher, task, progress, t0, retry_errors)
             evaluate = _evaluator(store, run_id, cfg, teacher, evals, task)
             if isinstance(teacher, HFTeacher): evaluate("teacher", "teacher", teacher.model, teacher.tokenizer)
         if ps.num_processes > 1: ps.wait_for_everyone()
