@@ -252,6 +252,7 @@ _QUERY_SECRET = re.compile(r"(?P<k>[?&;](?:[\w.-]*?)(?:api[_-]?key|key|token|sec
                            r"signature|sig|credential)[\w.-]*=)(?P<v>[^&#\s'\"]+)", re.I)
 _BEARER = re.compile(r"(?P<k>\b(?:bearer|basic)\s+)(?P<v>[A-Za-z0-9._~+/=-]{6,})", re.I)
 _SK = re.compile(r"\b(?P<k>sk-)(?P<v>[A-Za-z0-9_-]{12,})")
+_NOT_SECRET = re.compile(r"(_env|(pad|eos|bos|unk|sep|cls|mask)_token)$", re.I)  # a variable's name; a tokenizer's
 MASK = "***"
 
 def _secret_env_values() -> list:
@@ -274,7 +275,7 @@ def redact(obj: Any) -> Any:
     "credential (`api_key`, `password`, `token`…) lose their value, `…_env` names of variables are kept."
     if is_dataclass(obj) and not isinstance(obj, type): obj = asdict(obj)
     if isinstance(obj, Mapping):
-        return {k: (MASK if isinstance(k, str) and _SECRET_NAME.search(k) and not k.lower().endswith("_env")
+        return {k: (MASK if isinstance(k, str) and _SECRET_NAME.search(k) and not _NOT_SECRET.search(k)
                     and isinstance(v, str) and v else redact(v)) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)): return type(obj)(redact(v) for v in obj) if isinstance(obj, list) else \
         tuple(redact(v) for v in obj)

@@ -115,6 +115,8 @@ def test_redact_masks_every_shape():
                   "api_key_env": "OPENAI_API_KEY", "n": 3})
     assert cfg == {"a": "https://u:***@h/x?token=***&y=1", "password": "***", "headers": ["Bearer ***"],
                    "api_key_env": "OPENAI_API_KEY", "n": 3}
+    keep = {"pad_token": "<|pad|>", "eos_token": "</s>", "max_tokens": 64, "tokenizer": "/models/tok"}
+    assert redact(keep) == keep  # tokenizer settings are not credentials
 
 # ---------------------------------------------------------------- one writer per run, shared indexes
 def _hold_writer(root, ready, done):
