@@ -234,6 +234,8 @@ def _errored(why: str) -> dict:
 def _retry_errored(store: ArtifactStore, run_id: str, retry_errors: str) -> int:
     "Reopen a finished generate stage without its retryable errored rows (later stages go); how many are retried."
     if retry_errors == "none" or not store.has_stage(run_id, "generate"): return 0
+    q = store.reports(run_id, "generate").get("quality")
+    if q is not None and not q.get("errored"): return 0  # none errored: no need to read the rows
     errored = [r for r in store.load(run_id, "generate").to_list() if r.get("error")]
     todo = [r for r in errored if retry_errors == "all" or error_class(r["error"]) in RETRY_BY_DEFAULT]
     if not todo: return 0

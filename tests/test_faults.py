@@ -14,8 +14,8 @@ from fastdistill.core import LockBusy, config_from_dict, ConfigError, FieldError
 from fastdistill.losses import DistillInputError, SparseTeacher, forward_kl
 from fastdistill.pipeline import DedupIndex, PipelineConfig, PipelineError
 from fastdistill.tasks import SqlLimits, execute_sql, get_task, sql_sandbox
-from fastdistill.teachers import DecodeProfile, OpenAITeacher, Teacher
-from fastdistill.testing import MALFORMED, SQL_BOMBS as BOMBS, FaultProxy, serve_teacher
+from fastdistill.teachers import DecodeProfile, HFTeacher, OpenAITeacher, Teacher
+from fastdistill.testing import MALFORMED, SQL_BOMBS as BOMBS, FaultProxy, own_tokenizer, serve_teacher, tiny_causal_lm
 
 FORK = mp.get_context("fork")
 T2S = get_task("text2sql")
@@ -258,6 +258,11 @@ def _zoo():
     if "t" not in _ZOO: _ZOO["t"] = zoo_teacher("text2sql", "quick")
     return _ZOO["t"]
 
+def _untrained(folder):
+    "An untrained llama-shaped folder with its own tokenizer: a served teacher in seconds, no zoo training."
+    tok = own_tokenizer(T2S.texts("train")[:200], style="llama")
+    return HFTeacher.from_pretrained(tiny_causal_lm(folder, "llama", tok), dtype="float32", device="cpu")
+
 def _gen(store, run, teacher, rows, retry="auto", n=1):
     if not store.has_stage(run, "canonical"):
         P.canonicalize(store, run, T2S, rows=rows); P.dedup(store, run)
@@ -295,7 +300,7 @@ def test_40pct_faults_and_malformed_replies_cost_rows_not_the_run_and_rerun_reco
 
 def test_auth_failure_is_named_and_a_rerun_with_the_key_retries(tmp_path, monkeypatch):
     "Before: a 401 surfaced as 'quality gate: exec_pass_rate 0.000'; setting the key and rerunning made 0 requests."
-    local, rows = _zoo(), T2S.rows("train")[:6]
+    local, rows = _untrained(tmp_path/"m"), T2S.rows("train")[:6]  # the answers do not matter here, only the key
     monkeypatch.delenv("FD_AUTH_KEY", raising=False)
     store = ArtifactStore(tmp_path); run = store.create_run("auth")
     with serve_teacher(local) as srv, FaultProxy(srv.url.rsplit("/v1", 1)[0], require_key="right-key-123") as proxy:
