@@ -98,6 +98,14 @@ def _support(s_logits: Tensor, teacher, temperature: float, tail: str):
         return lp, torch.cat([lq, q_tail.clamp_min(1e-30).log()], -1)
     raise ValueError(f"tail={tail!r}; choose one of renormalize, bucket")
 
+# %% ../nbs/10_losses.ipynb #7c86b478
+def _nonfinite_rows(x: Tensor) -> Tensor:
+    "[B, T] rows of a [B, T, V] tensor holding a NaN or ±inf: one summing pass, exact check only on flagged rows."
+    with torch.no_grad():
+        bad = ~torch.isfinite(x.sum(-1, dtype=torch.promote_types(x.dtype, torch.float32)))
+        if bad.any(): bad[bad.clone()] = ~torch.isfinite(x[bad]).all(-1)  # a huge but finite row can overflow the sum
+    return bad
+
 # %% ../nbs/10_losses.ipynb #d9c1f835
 def check_teacher(name: str, s_logits: Tensor, teacher, mask: Tensor | None = None, sample_ids: Sequence | None = None):
     "Validate a (student logits, teacher) pair; raise DistillInputError naming term, sample and position."
@@ -110,7 +118,7 @@ def check_teacher(name: str, s_logits: Tensor, teacher, mask: Tensor | None = No
         raise DistillInputError(f"{name}: mask {tuple(mask.shape)} does not match the student's (batch, positions) "
                                 f"{(B, T)}")
     with torch.no_grad():
-        bad = ~torch.isfinite(s_logits).all(-1)
+        bad = _nonfinite_rows(s_logits)
         if mask is not None: bad &= mask.bool()
         if bad.any():
             raise DistillInputError(_where(name, bad.flatten().nonzero()[0], (B, T), sample_ids)
@@ -149,7 +157,7 @@ def check_teacher(name: str, s_logits: Tensor, teacher, mask: Tensor | None = No
         if teacher.shape[-1] != V:
             raise DistillInputError(f"{name}: teacher vocabulary {teacher.shape[-1]} differs from the student's {V}; "
                                     "slice padded vocabulary rows or map the vocabularies")
-        bad = ~torch.isfinite(teacher).all(-1)
+        bad = _nonfinite_rows(teacher)
         if mask is not None: bad &= mask.bool()
         if bad.any():
             raise DistillInputError(_where(name, bad.flatten().nonzero()[0], (B, T),
@@ -164,78 +172,200 @@ def distill_divergence(student_logits: Tensor,  # [B, T, V] student logits
                        scale_t2: bool = True,  # multiply by τ² (Hinton)
                        reduction: str = "mean",  # mean | sum | batchmean | none
                        tail: str = "renormalize",  # sparse teachers: renormalize | bucket
-                       chunk_size: int | str | None = "auto",  # rows per chunk; "auto": ≈2^22 logits; None: all at once
+                       chunk_size: int | str | None = "auto",  # rows per chunk ("auto": ≈2^18 logits); None: unfused
                        sample_ids: Sequence | None = None,  # names for error messages
                        **kwargs) -> Tensor:  # alpha= for skew KLs, beta= for the JSD
     "A divergence between teacher and student next-token distributions, masked and reduced."
     if divergence not in DIVERGENCES: raise ValueError(f"unknown divergence {divergence!r}; choose one of "
                                                        f"{', '.join(DIVERGENCES)}")
     if temperature <= 0: raise ValueError(f"{divergence}: temperature must be positive, got {temperature}")
+    if reduction not in ("mean", "sum", "batchmean", "none"):
+        raise ValueError(f"reduction={reduction!r}; choose one of mean, sum, batchmean, none")
+    if tail not in ("renormalize", "bucket"): raise ValueError(f"tail={tail!r}; choose one of renormalize, bucket")
+    extra = set(kwargs) - {"skew_forward_kl": {"alpha"}, "skew_reverse_kl": {"alpha"},
+                           "generalized_jsd": {"beta"}}.get(divergence, set())
+    if extra: raise ValueError(f"{divergence} takes no {', '.join(sorted(extra))}= (alpha= is for the skew KLs, "
+                               "beta= for generalized_jsd)")
     check_teacher(divergence, student_logits, teacher, mask, sample_ids)
-    fn, T = DIVERGENCES[divergence], student_logits.shape[1]
-    def per_token(s, *t):
-        tt = SparseTeacher(*t) if isinstance(teacher, SparseTeacher) else t[0]
-        lp, lq = _support(s, tt, temperature, tail)
-        return fn(lp, lq, **kwargs)
-    t_parts = (teacher.ids, teacher.logprobs) if isinstance(teacher, SparseTeacher) else (teacher,)
+    sparse = isinstance(teacher, SparseTeacher)
     scale = temperature ** 2 if scale_t2 else 1.0
-    if chunk_size is not None and reduction != "none" and student_logits.requires_grad and torch.is_grad_enabled():
-        return _ChunkedDivergence.apply(student_logits, per_token, t_parts, mask, scale, reduction, chunk_size)
-    step = T if chunk_size is None else max(1, _rows_per_chunk(chunk_size,
-                                                               student_logits.shape[-1]) // student_logits.shape[0])
-    # chunked without grad: nothing to keep
-    with torch.set_grad_enabled(torch.is_grad_enabled() and chunk_size is None):
-        loss = torch.cat([per_token(student_logits[:, i:i + step], *(x[:, i:i + step] for x in t_parts))
-                          for i in range(0, T, step)], 1)
-    return reduce_tokens(loss * scale, mask, reduction)
+    if chunk_size is None:  # the unfused reference: every step through autograd, several [B, T, V] temporaries
+        lp, lq = _support(student_logits, teacher, temperature, tail)
+        return reduce_tokens(DIVERGENCES[divergence](lp, lq, **kwargs) * scale, mask, reduction)
+    B, T, V = student_logits.shape
+    plan = _FusedPlan(divergence, sparse, float(temperature), tail, tuple(sorted(kwargs.items())),
+                      _rows_per_chunk(chunk_size, V, student_logits.device))
+    m = None if mask is None else mask.to(torch.promote_types(student_logits.dtype, torch.float32))
+    counted = float(B * T) if m is None else float(m.sum())
+    wscale = scale / {"mean": max(counted, 1.0), "sum": 1.0, "batchmean": float(B), "none": 1.0}[reduction]
+    t_parts = (teacher.ids, teacher.logprobs) if sparse else (teacher,)
+    if torch.is_grad_enabled() and any(a.requires_grad for a in (student_logits, *t_parts)):
+        return _FusedDivergence.apply(plan, m, wscale, reduction == "none", student_logits, *t_parts)
+    loss, _ = _fused_rows(plan, student_logits, t_parts, m, wscale, (False,) * (1 + len(t_parts)))
+    return loss.view(B, T) if reduction == "none" else loss.sum()
 
 # %% ../nbs/10_losses.ipynb #f6adcbec
-def _rows_per_chunk(chunk_size, V: int) -> int:
-    "Rows (positions of the flattened batch) per chunk: 'auto' keeps one chunk near 2^22 elements (16 MiB in float32)."
-    return max(1, (2 ** 22) // max(1, V)) if chunk_size == "auto" else max(1, int(chunk_size))
+def _rows_per_chunk(chunk_size, V: int, device: torch.device | str = "cpu") -> int:
+    """Rows of the flattened batch per chunk. 'auto': about 2^18 elements (1 MiB in float32) on a CPU, so that a
+    chunk's few working buffers stay in cache; 2^24 on an accelerator, where each kernel launch has a fixed cost."""
+    if chunk_size != "auto": return max(1, int(chunk_size))
+    return max(1, (2 ** (18 if torch.device(device).type == "cpu" else 24)) // max(1, V))
 
-# %% ../nbs/10_losses.ipynb #c3abaf8f
-class _ChunkedDivergence(torch.autograd.Function):
-    """Loss and d loss / d student logits computed chunk by chunk (over the rows of the flattened batch) in forward;
-    rows outside the mask are skipped; backward returns the stored gradient."""
+# %% ../nbs/10_losses.ipynb #90f8f90b
+@dataclass(frozen=True)
+class _FusedPlan:
+    "What one fused divergence call computes: the divergence, its teacher form and the rows per chunk."
+    divergence: str
+    sparse: bool
+    temperature: float
+    tail: str
+    kwargs: tuple  # sorted (name, value) pairs: alpha=, beta=
+    rows: int  # rows of the flattened batch per chunk
+
+    @property
+    def closed_form(self) -> str | None:
+        "The kernel with a hand-derived gradient for this case, or None (per-chunk autograd)."
+        if self.sparse: return "sparse_forward_kl" if self.divergence == "forward_kl" else None
+        if self.divergence == "generalized_jsd":
+            beta = dict(self.kwargs).get("beta", 0.5)
+            return "forward_kl" if beta <= 0 else "reverse_kl" if beta >= 1 else "generalized_jsd"
+        return self.divergence if self.divergence in ("forward_kl", "reverse_kl") else None
+
+# %% ../nbs/10_losses.ipynb #bb110fca
+def _dense_kernel(kind: str, x: Tensor, t: Tensor, tau: float, beta: float, g: Tensor | None) -> Tensor:
+    """Per-row divergence of one chunk of dense student logits `x` and teacher logits `t` ([r, V], never written);
+    when `g` is given, write τ · d loss / d x into it (the caller scales). Closed forms in s = x/τ, with
+    q = softmax s, p = softmax t/τ: forward KL q - p; reverse KL q ⊙ (log q - log p - KL); JSD_β
+    (1-β) q ⊙ (h - Σ q h) with h = log q - log m, m = βp + (1-β)q."""
+    lq, lp = F.log_softmax(x if tau == 1 else x / tau, -1), F.log_softmax(t if tau == 1 else t / tau, -1)
+    if kind == "forward_kl":
+        p = lp.exp()
+        if g is not None: torch.exp(lq, out=g).sub_(p)
+        return torch.linalg.vecdot(p, lp.sub_(lq))
+    if kind == "reverse_kl":
+        q = lq.exp() if g is None else torch.exp(lq, out=g)
+        d = torch.sub(lq, lp, out=lp)  # log q - log p
+        loss = torch.linalg.vecdot(q, d)
+        if g is not None: g.mul_(d.sub_(loss[:, None]))
+        return loss
+    lm = torch.logaddexp(lp + math.log(beta), lq + math.log(1 - beta))  # generalized_jsd, 0 < beta < 1
+    p = lp.exp()
+    q = lq.exp() if g is None else torch.exp(lq, out=g)
+    lp.sub_(lm); lq.sub_(lm)
+    loss = beta * torch.linalg.vecdot(p, lp) + (1 - beta) * torch.linalg.vecdot(q, lq)
+    if g is not None: g.mul_(lq.sub_(torch.linalg.vecdot(q, lq)[:, None])).mul_(1 - beta)
+    return loss
+
+def _sparse_fkl_kernel(tail: str, x: Tensor, ids: Tensor, lpk: Tensor, tau: float, g: Tensor | None) -> Tensor:
+    """Forward KL of one chunk against stored top-k ([r, K] ids and log-probabilities); `g` receives d loss / d x.
+    renormalize: both sides on the k ids, so only k columns of x matter (gradient: softmax over them minus p).
+    bucket: the rest of the vocabulary is one outcome; with c = P_K - ρS, ρ = p_tail / q_tail, S = Σ_K q, the
+    gradient is c·q everywhere plus ρ·q - p on the k ids (in s = x/τ; the caller divides by τ)."""
+    if tail == "renormalize":
+        sk = x.gather(-1, ids) / tau
+        lq, lp = F.log_softmax(sk, -1), F.log_softmax(lpk / tau, -1)
+        p = lp.exp()
+        loss = (p * (lp - lq)).sum(-1)
+        if g is not None: g.zero_().scatter_(-1, ids, lq.exp() - p)
+        return loss
+    K = ids.shape[-1]
+    p_tail = (1 - lpk.exp().sum(-1, keepdim=True)).clamp_min(1e-30)
+    lp = F.log_softmax(torch.cat([lpk, p_tail.log()], -1) / tau, -1)
+    s = x if tau == 1 else x / tau
+    ls = torch.logsumexp(s, -1, keepdim=True)
+    lqk = s.gather(-1, ids) - ls
+    qk = lqk.exp()
+    S = qk.sum(-1, keepdim=True)
+    q_tail = (1 - S).clamp_min(0)
+    p = lp.exp()
+    loss = (p * (lp - torch.cat([lqk, q_tail.clamp_min(1e-30).log()], -1))).sum(-1)
+    if g is not None:
+        pk, pt = p[:, :K], p[:, K:]
+        rho = torch.where(q_tail > 1e-30, pt / q_tail.clamp_min(1e-30), torch.zeros_like(pt))
+        torch.sub(s, ls, out=g).exp_().mul_(pk.sum(-1, keepdim=True) - rho * S)
+        g.scatter_add_(-1, ids, rho * qk - pk)
+    return loss
+
+def _autograd_kernel(plan: _FusedPlan, x: Tensor, parts: list, want: Sequence[bool], w: Tensor) -> tuple:
+    "Any divergence on one chunk through autograd: (per-row loss, w-weighted gradients of the wanted inputs)."
+    with torch.enable_grad():
+        ins = [a.detach().requires_grad_(bool(k)) if a.is_floating_point() else a for a, k in zip([x, *parts], want)]
+        teacher = SparseTeacher(*ins[1:]) if plan.sparse else ins[1]
+        lp, lq = _support(ins[0], teacher, plan.temperature, plan.tail)
+        per = DIVERGENCES[plan.divergence](lp, lq, **dict(plan.kwargs))
+        wanted = [a for a, k in zip(ins, want) if k]
+        got = iter(torch.autograd.grad((per * w).sum(), wanted)) if wanted else iter(())
+    return per.detach(), [next(got) if k else None for k in want]
+
+# %% ../nbs/10_losses.ipynb #358a15dc
+def _fused_rows(plan: _FusedPlan, x: Tensor, t_parts: Sequence[Tensor], m: Tensor | None, wscale: float,
+                need: Sequence[bool]) -> tuple:
+    """Weighted per-row losses [B·T] (w = wscale × mask; 0 where the mask is 0) and, for each input in `need`, the
+    gradient of their sum (full-size buffers, written chunk by chunk; masked rows are never computed)."""
+    B, T, V = x.shape
+    n, dt = B * T, torch.promote_types(x.dtype, torch.float32)
+    flat, parts = x.reshape(n, V), [p.reshape(n, *p.shape[2:]) for p in t_parts]
+    rows = None if m is None else (m.reshape(n) != 0).nonzero().squeeze(1)
+    w_all = None if m is None else m.reshape(n).to(dt) * wscale
+    grads = [None if not k else (torch.empty_like(a) if rows is None else torch.zeros_like(a))
+             for a, k in zip([flat, *parts], need)]
+    out = torch.zeros(n, dtype=dt, device=x.device)
+    kind, tau = plan.closed_form, plan.temperature
+    closed = kind is not None and not any(need[1:])  # a teacher that needs a gradient goes through autograd
+    total = n if rows is None else len(rows)
+    for i in range(0, total, plan.rows):
+        if rows is None:
+            sel, xc, tc = slice(i, i + plan.rows), flat[i:i + plan.rows], [p[i:i + plan.rows] for p in parts]
+            w = torch.full((xc.shape[0],), wscale, dtype=dt, device=x.device)
+        else:
+            sel = rows[i:i + plan.rows]
+            xc, tc, w = flat.index_select(0, sel), [p.index_select(0, sel) for p in parts], w_all.index_select(0, sel)
+        xc = xc.to(dt)
+        tc = [p.to(dt) if p.is_floating_point() else p for p in tc]
+        if closed:
+            direct = need[0] and rows is None and grads[0].dtype == dt
+            g = None if not need[0] else grads[0][sel] if direct else torch.empty_like(xc)
+            if kind == "sparse_forward_kl": per = _sparse_fkl_kernel(plan.tail, xc, tc[0], tc[1], tau, g)
+            else: per = _dense_kernel(kind, xc, tc[0], tau, dict(plan.kwargs).get("beta", 0.5), g)
+            if g is not None: g.mul_((w / tau)[:, None])
+            got = [g if need[0] and not direct else None] + [None] * len(parts)
+        else:
+            per, got = _autograd_kernel(plan, xc, tc, need, w)
+        for buf, gc in zip(grads, got):
+            if buf is None or gc is None: continue
+            if rows is None: buf[sel] = gc
+            else: buf.index_copy_(0, sel, gc.to(buf.dtype))
+        if rows is None: out[sel] = per * w
+        else: out.index_copy_(0, sel, per * w)
+    return out, grads
+
+# %% ../nbs/10_losses.ipynb #7b405cf5
+class _FusedDivergence(torch.autograd.Function):
+    """The divergence and its gradients computed chunk by chunk in the forward pass, written into one buffer per
+    input that needs one; the backward pass scales the buffers in place and hands them on (no copy). A second
+    backward through the same graph (retain_graph) recomputes them."""
     @staticmethod
-    def forward(ctx, student_logits, per_token, t_parts, mask, scale, reduction, chunk_size):
-        B, T, V = student_logits.shape
-        dt = torch.promote_types(student_logits.dtype, torch.float32)
-        flat = student_logits.reshape(B * T, V)
-        parts = [x.reshape(B * T, *x.shape[2:]) for x in t_parts]
-        m = None if mask is None else mask.reshape(B * T).to(dt)
-        n_counted = float(B * T) if m is None else float(m.sum())
-        denom = {"mean": max(n_counted, 1.0), "sum": 1.0, "batchmean": float(B)}.get(reduction)
-        if denom is None: raise ValueError(f"reduction={reduction!r}; choose one of mean, sum, batchmean, none")
-        rows = None if m is None else (m != 0).nonzero().squeeze(1)
-        n = B * T if rows is None else len(rows)
-        grad = torch.empty_like(flat) if rows is None else torch.zeros_like(flat)
-        total = torch.zeros((), dtype=dt, device=flat.device)
-        step = _rows_per_chunk(chunk_size, V)
-        for i in range(0, n, step):
-            if rows is None: sel, x, w = None, flat[i:i + step], None
-            else:
-                sel = rows[i:i + step]
-                x, w = flat.index_select(0, sel), m.index_select(0, sel)
-            tp = [p[i:i + step] if sel is None else p.index_select(0, sel) for p in parts]
-            x = x.detach().requires_grad_()
-            with torch.enable_grad():
-                per = per_token(x, *tp)
-                part = (per if w is None else per * w).sum() * (scale / denom)
-                g, = torch.autograd.grad(part, x)
-            if sel is None: grad[i:i + step] = g
-            else: grad.index_copy_(0, sel, g)
-            total += part.detach()
-        ctx.save_for_backward(grad)
-        ctx.shape = (B, T, V)
-        return total
+    def forward(ctx, plan, m, wscale, per_token, x, *t_parts):
+        need = tuple(bool(k) for k in ctx.needs_input_grad[4:])
+        loss, grads = _fused_rows(plan, x, t_parts, m, wscale, need)
+        ctx.save_for_backward(x, *t_parts)
+        ctx.args, ctx.grads, ctx.per_token = (plan, m, wscale, need), grads, per_token
+        return loss.view(x.shape[:2]) if per_token else loss.sum()
 
     @staticmethod
-    def backward(ctx, grad_out):
-        g, = ctx.saved_tensors
-        g = g.view(ctx.shape)
-        return (g if bool(grad_out == 1) else g * grad_out.to(g.dtype)), None, None, None, None, None, None
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, go):
+        x, *t_parts = ctx.saved_tensors
+        grads = ctx.grads
+        if grads is None: grads = _fused_rows(ctx.args[0], x, t_parts, *ctx.args[1:])[1]  # retain_graph: again
+        ctx.grads = None  # the buffers are handed on; nothing here keeps them alive
+        out = []
+        for g, a in zip(grads, [x, *t_parts]):
+            if g is None: out.append(None); continue
+            if ctx.per_token: g.mul_(go.reshape(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+            elif not bool(go == 1): g.mul_(go.to(g.dtype))
+            out.append(g.view(a.shape))
+        return (None, None, None, None, *out)
 
 # %% ../nbs/10_losses.ipynb #61c5f625
 def _named(name):

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = "tests/test_mechanisms.py"
 SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
-    "losses": "kd_term or divergences or temperature",
+    "losses": "kd_term or divergence or temperature",
     "hinton": "kd_term or temperature or hinton or hard_label or argmax",
     "fitnets": "fitnet",
     "born_again": "ban or cwtm or dkpp or generation",
@@ -43,16 +43,30 @@ class Mutant:
 M = Mutant
 MUTANTS = [
     # divergences (nbs/10_losses.ipynb): what every KD method builds on
-    M("losses", "student-not-softened", "temperature applied to the teacher only",
+    M("losses", "student-not-softened", "temperature applied to the teacher only (fused kernel)",
+      "fastdistill/losses.py", "lq, lp = F.log_softmax(x if tau == 1 else x / tau, -1)", "lq, lp = F.log_softmax(x, -1)"),
+    M("losses", "reference-student-not-softened", "temperature applied to the teacher only (autograd kernel)",
       "fastdistill/losses.py", "lq_full = F.log_softmax(s_logits.to(dt) / temperature, dim=-1)",
       "lq_full = F.log_softmax(s_logits.to(dt), dim=-1)"),
     M("losses", "tau-not-squared", "gradient scale τ instead of τ²",
       "fastdistill/losses.py", "scale = temperature ** 2 if scale_t2 else 1.0", "scale = temperature if scale_t2 else 1.0"),
     M("losses", "forward-kl-reversed", "KL(student ‖ teacher) under the name forward KL",
       "fastdistill/losses.py", '"forward_kl": lambda lp, lq: _plogr(lp, lq)', '"forward_kl": lambda lp, lq: _plogr(lq, lp)'),
+    M("losses", "fused-kernels-swapped", "the fused forward-KL kernel computes reverse KL and vice versa",
+      "fastdistill/losses.py", 'return self.divergence if self.divergence in ("forward_kl", "reverse_kl") else None',
+      'return {"forward_kl": "reverse_kl", "reverse_kl": "forward_kl"}.get(self.divergence)'),
+    M("losses", "fused-grad-not-over-tau", "the fused gradient forgets the 1/τ of the softened logits",
+      "fastdistill/losses.py", "if g is not None: g.mul_((w / tau)[:, None])", "if g is not None: g.mul_(w[:, None])"),
+    M("losses", "rkl-grad-no-centering", "reverse-KL gradient q(log q - log p) without subtracting the KL",
+      "fastdistill/losses.py", "if g is not None: g.mul_(d.sub_(loss[:, None]))", "if g is not None: g.mul_(d)"),
+    M("losses", "bucket-grad-tail-ignored", "stored top-k, bucket tail: the tail term's gradient is dropped",
+      "fastdistill/losses.py", "g.scatter_add_(-1, ids, rho * qk - pk)", "g.scatter_add_(-1, ids, -pk)"),
     M("losses", "chunked-path-unscaled", "the memory-saving (gradient) path forgets the τ² scale",
-      "fastdistill/losses.py", "part = (per if w is None else per * w).sum() * (scale / denom)",
-      "part = (per if w is None else per * w).sum() / denom"),
+      "fastdistill/losses.py", "return _FusedDivergence.apply(plan, m, wscale, reduction == \"none\", student_logits, *t_parts)",
+      "return _FusedDivergence.apply(plan, m, wscale / scale, reduction == \"none\", student_logits, *t_parts)"),
+    M("losses", "teacher-grad-dropped", "a teacher that requires grad gets none through the fused path",
+      "fastdistill/losses.py", "need = tuple(bool(k) for k in ctx.needs_input_grad[4:])",
+      "need = (bool(ctx.needs_input_grad[4]),) + (False,) * len(t_parts)"),
     # Hinton KD (nbs/methods/hinton_kd.ipynb)
     M("hinton", "reverse-kl", "the soft term distils with reverse KL",
       "fastdistill/methods/hinton.py", 'kd_term("soft", temperature=temperature, weight=alpha)',
