@@ -6,10 +6,11 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/artifacts.html.md"""
 
 # %% ../nbs/01_artifacts.ipynb #0fbd793c
 from __future__ import annotations
-import json, os, re, shutil
+import json, os, re, shutil, struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+import numpy as np
 import pyarrow as pa
 from fastcore.basics import patch
 import datasets
@@ -19,7 +20,8 @@ from .core import (RunManifest, atomic_write_bytes, atomic_write_text, canonical
                               new_run_id, crash_point, file_lock, redact)
 
 # %% auto #0
-__all__ = ['ArtifactError', 'read_arrow', 'StageWriter', 'VerifyResult', 'ArtifactStore', 'read_jsonl']
+__all__ = ['TOPK_FORMAT', 'ArtifactError', 'read_arrow', 'StageWriter', 'VerifyResult', 'ArtifactStore', 'TopKCodec',
+           'topk_fidelity', 'unpack_topk', 'row_topk', 'topk_tail_mass', 'topk_summary', 'read_jsonl']
 
 # %% ../nbs/01_artifacts.ipynb #823d877c
 class ArtifactError(ValueError):
@@ -503,6 +505,189 @@ def _descendants(store: ArtifactStore, run_id: str) -> list:
 
 ArtifactStore.lineage, ArtifactStore.descendants = _lineage, _descendants
 ArtifactStore.ancestors = lambda self, run_id: _lineage(self, run_id)[:-1][::-1]
+
+# %% ../nbs/01_artifacts.ipynb #bae6dc40
+TOPK_FORMAT = 1  # the packed layout's version, written into every blob and into the stage manifest
+
+def _pack_bits(values: np.ndarray, bits: int) -> bytes:
+    "Unsigned integers < 2**bits, `bits` bits each, little-endian bit order, padded to whole bytes."
+    if bits == 0 or values.size == 0: return b""
+    v = values.astype(np.uint64)
+    planes = ((v[:, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+    return np.packbits(planes.reshape(-1), bitorder="little").tobytes()
+
+def _unpack_bits(data: bytes, n: int, bits: int) -> np.ndarray:
+    if bits == 0 or n == 0: return np.zeros(n, dtype=np.int64)
+    planes = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=n * bits, bitorder="little")
+    return (planes.reshape(n, bits).astype(np.int64) << np.arange(bits, dtype=np.int64)).sum(1)
+
+# %% ../nbs/01_artifacts.ipynb #0d705f44
+@dataclass(frozen=True)
+class TopKCodec:
+    "Pack and unpack one row's top-k ids and log-probabilities (see above)."
+    vocab_size: int  # ids must be below it; sets the id width
+    bits: int = 10  # bits per quantised log-probability gap (4–16)
+
+    def __post_init__(self):
+        if not 1 <= self.vocab_size <= 2 ** 32: raise ValueError(f"TopKCodec: vocab_size={self.vocab_size} must be in "
+                                                                f"[1, 2^32]")
+        if not 4 <= self.bits <= 16: raise ValueError(f"TopKCodec: bits={self.bits} must be in [4, 16]")
+
+    @property
+    def id_bits(self) -> int: return max(1, (self.vocab_size - 1).bit_length())
+
+    def describe(self) -> dict:
+        return {"format": "topk-packed", "version": TOPK_FORMAT, "vocab_size": self.vocab_size, "bits": self.bits,
+                "id_bits": self.id_bits}
+
+# %% ../nbs/01_artifacts.ipynb #038443c4
+_HEAD = struct.Struct("<2sBBBBIH")  # magic, version, bits, id_bits, flags (1: per-position k), positions, k
+
+@patch
+def encode(self: TopKCodec, ids: Sequence[Sequence[int]], logprobs: Sequence[Sequence[float]]) -> bytes:
+    "One row (a list of positions, each a list of ids and one of log-probabilities) as one packed value."
+    P = len(ids)
+    if len(logprobs) != P: raise ValueError(f"top-k: {P} id lists but {len(logprobs)} log-probability lists")
+    ks = np.array([len(a) for a in ids], dtype=np.int64)
+    if any(len(b) != k for b, k in zip(logprobs, ks)):
+        pos = next(i for i, (b, k) in enumerate(zip(logprobs, ks)) if len(b) != k)
+        raise ValueError(f"top-k position {pos}: {ks[pos]} ids but {len(logprobs[pos])} log-probabilities")
+    if ks.size and ks.max() > 65535: raise ValueError(f"top-k: k={ks.max()} > 65535")
+    flat_ids = np.fromiter((i for a in ids for i in a), dtype=np.int64, count=int(ks.sum()))
+    flat_lp = np.fromiter((v for b in logprobs for v in b), dtype=np.float64, count=int(ks.sum()))
+    if np.isnan(flat_lp).any():
+        pos = int(np.searchsorted(np.cumsum(ks), np.flatnonzero(np.isnan(flat_lp))[0], side="right"))
+        raise ValueError(f"top-k position {pos}: a log-probability is NaN")
+    if flat_ids.size and (flat_ids.min() < 0 or flat_ids.max() >= self.vocab_size):
+        bad = int(flat_ids[(flat_ids < 0) | (flat_ids >= self.vocab_size)][0])
+        raise ValueError(f"top-k: id {bad} is outside the vocabulary of {self.vocab_size}")
+    if np.isposinf(flat_lp).any(): raise ValueError("top-k: a log-probability is +inf")
+    starts = np.concatenate([[0], np.cumsum(ks)[:-1]]).astype(np.int64)
+    pos_of = np.repeat(np.arange(P), ks)
+    top = np.full(P, -np.inf)
+    np.maximum.at(top, pos_of, flat_lp)
+    # descending order inside each position (a stable sort on (position, -logprob))
+    order = np.lexsort((-flat_lp, pos_of))
+    flat_ids, flat_lp = flat_ids[order], flat_lp[order]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        mass = np.zeros(P)
+        np.add.at(mass, pos_of, np.exp(np.minimum(flat_lp, 0.0)))
+        log_tail = np.log(np.clip(1.0 - mass, 0.0, 1.0)).astype(np.float16)
+        gaps = np.where(np.isneginf(flat_lp), np.inf, np.repeat(top, ks) - flat_lp)  # ≥ 0; +inf: probability 0
+    finite = np.isfinite(gaps)
+    rng = np.zeros(P)
+    np.maximum.at(rng, pos_of[finite], gaps[finite])
+    r16 = rng.astype(np.float16)
+    low = r16.astype(np.float64) < rng
+    r16[low] = np.nextafter(r16[low], np.float16(np.inf))  # round the scale up: every gap stays inside it
+    top_code = 2 ** self.bits - 1  # reserved: log-probability −∞
+    step = np.where(r16 > 0, r16.astype(np.float64) / (top_code - 1), 1.0)
+    codes = np.where(finite, np.rint(np.where(finite, gaps, 0.0) / np.repeat(step, ks)), top_code)
+    first = np.zeros(int(ks.sum()), dtype=bool); first[starts[ks > 0]] = True  # the top entry's gap is always 0
+    uniform = bool(ks.size == 0 or (ks == ks[0]).all())
+    head = _HEAD.pack(b"TK", TOPK_FORMAT, self.bits, self.id_bits, 0 if uniform else 1, P,
+                      int(ks[0]) if uniform and P else 0)
+    parts = [head, b"" if uniform else ks.astype("<u2").tobytes(), log_tail.astype("<f2").tobytes(),
+             r16.astype("<f2").tobytes(), _pack_bits(flat_ids, self.id_bits),
+             _pack_bits(codes[~first].astype(np.int64), self.bits)]
+    return b"".join(parts)
+
+# %% ../nbs/01_artifacts.ipynb #fde2d302
+@patch
+def decode_arrays(self: TopKCodec, blob: bytes) -> tuple:
+    "(ids, log-probabilities, ks): flat int64 and float64 arrays in stored order, and each position's k."
+    magic, version, bits, id_bits, flags, P, k = _HEAD.unpack_from(blob)
+    if magic != b"TK": raise ValueError("not a packed top-k value (bad magic)")
+    if version != TOPK_FORMAT: raise ValueError(f"packed top-k format {version}; this version reads {TOPK_FORMAT}")
+    o = _HEAD.size
+    if flags & 1: ks = np.frombuffer(blob, "<u2", P, o).astype(np.int64); o += 2 * P
+    else: ks = np.full(P, k, dtype=np.int64)
+    log_tail = np.frombuffer(blob, "<f2", P, o).astype(np.float64); o += 2 * P
+    r = np.frombuffer(blob, "<f2", P, o).astype(np.float64); o += 2 * P
+    n = int(ks.sum()); n_ids = (n * id_bits + 7) // 8
+    ids = _unpack_bits(blob[o:o + n_ids], n, id_bits); o += n_ids
+    starts = np.concatenate([[0], np.cumsum(ks)[:-1]]).astype(np.int64)
+    first = np.zeros(n, dtype=bool); first[starts[ks > 0]] = True
+    codes = np.zeros(n, dtype=np.int64)
+    codes[~first] = _unpack_bits(blob[o:], n - int(first.sum()), bits)
+    top_code = 2 ** bits - 1
+    step = np.repeat(np.where(r > 0, r / (top_code - 1), 1.0), ks)
+    gaps = np.where(codes == top_code, np.inf, codes * step)
+    # the top entry's log-probability: the k entries and the tail sum to one
+    pos_of = np.repeat(np.arange(P), ks)
+    rel = np.zeros(P); np.add.at(rel, pos_of, np.exp(-gaps))
+    with np.errstate(divide="ignore"):
+        top = np.log(np.clip(1.0 - np.exp(log_tail), 0.0, 1.0)) - np.log(np.where(rel > 0, rel, 1.0))
+    return ids, np.repeat(top, ks) - gaps, ks
+
+@patch
+def decode(self: TopKCodec, blob: bytes) -> tuple:
+    "(ids, logprobs): one list per position, as `encode` took them (in descending order of log-probability)."
+    ids, lp, ks = self.decode_arrays(blob)
+    cut = np.cumsum(ks)[:-1]
+    return [a.tolist() for a in np.split(ids, cut)] if len(ks) else [], \
+           [b.tolist() for b in np.split(lp, cut)] if len(ks) else []
+
+# %% ../nbs/01_artifacts.ipynb #5ef547ad
+def topk_fidelity(logprobs: Sequence[Sequence[float]], blob: bytes, codec: TopKCodec) -> dict:
+    """Per position of one row: `kl`, KL(true ‖ stored) in nats over the k entries plus the tail (the stored side as
+    decoded from `blob`), and `tail`, the probability mass outside the true top-k."""
+    _, dec, ks = codec.decode_arrays(blob)
+    stored_tail = topk_tail_mass(blob)
+    kl, tail, o = [], [], 0
+    for b, k, q_t in zip(logprobs, ks, stored_tail):
+        t = np.sort(np.asarray(b, dtype=np.float64))[::-1]
+        q = dec[o:o + k]; o += k
+        p_t = max(0.0, 1.0 - float(np.exp(t).sum()))
+        live = np.isfinite(t)
+        d = float((np.exp(t[live]) * (t[live] - q[live])).sum())
+        if p_t > 0: d += p_t * (np.log(p_t) - np.log(q_t)) if q_t > 0 else float("inf")
+        kl.append(max(d, 0.0)); tail.append(p_t)
+    return {"kl": kl, "tail": tail}
+
+# %% ../nbs/01_artifacts.ipynb #c2e7c765
+def unpack_topk(blob: bytes) -> tuple:
+    "(ids, logprobs) per position from a packed value; the value names its own widths."
+    head = _HEAD.unpack_from(blob)
+    return TopKCodec(2 ** head[3], head[2]).decode(blob)
+
+def row_topk(row: Mapping) -> tuple:
+    "A stored row's top-k (ids, logprobs) per position, packed (`topk_packed`) or plain (`topk_ids`/`topk_logprobs`)."
+    packed = row.get("topk_packed")
+    if packed: return unpack_topk(packed)
+    return row.get("topk_ids") or [], row.get("topk_logprobs") or []
+
+# %% ../nbs/01_artifacts.ipynb #5288993c
+def _quantiles(xs) -> dict:
+    xs = np.sort(np.asarray(xs, dtype=np.float64))
+    if xs.size == 0: return {}
+    return {q: float(xs[min(xs.size - 1, int(np.ceil(f * xs.size)) - 1)]) for q, f in
+            (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))} | {"max": float(xs[-1])}
+
+def topk_tail_mass(blob: bytes) -> np.ndarray:
+    "Each position's stored tail mass (probability outside its top-k) from a packed value, without decoding ids."
+    magic, version, bits, id_bits, flags, P, k = _HEAD.unpack_from(blob)
+    o = _HEAD.size + (2 * P if flags & 1 else 0)
+    return np.exp(np.frombuffer(blob, "<f2", P, o).astype(np.float64))
+
+def topk_summary(rows: Iterable[Mapping]) -> dict | None:
+    """The fidelity report of a stage's packed top-k (None when nothing is packed): positions, k, bytes per token
+    (packed, and what plain int64 + float64 lists take), and quantiles over positions of KL(true ‖ stored) (from
+    each row's `topk_kl`) and of the tail mass outside the top-k."""
+    kl, tails, nbytes, ks, bits = [], [], 0, [], set()
+    for r in rows:
+        blob = r.get("topk_packed")
+        if not blob: continue
+        head = _HEAD.unpack_from(blob)
+        bits.add(head[2])
+        _, _, k_pos = TopKCodec(2 ** head[3], head[2]).decode_arrays(blob)
+        kl += list(r.get("topk_kl") or []); tails += topk_tail_mass(blob).tolist(); ks += k_pos.tolist()
+        nbytes += len(blob)
+    if not ks: return None
+    return {"format": "topk-packed", "version": TOPK_FORMAT, "bits": sorted(bits), "positions": len(ks),
+            "k_mean": float(np.mean(ks)), "bytes_per_token": nbytes / len(ks),
+            "plain_bytes_per_token": 16 * float(np.mean(ks)),
+            "kl": _quantiles(kl), "tail_mass": _quantiles(tails)}
 
 # %% ../nbs/01_artifacts.ipynb #29a98357
 def _no_constants(name): raise ValueError(f"{name} is not allowed")

@@ -16,6 +16,7 @@ from .pipeline import PipelineError
 from .teachers import TeacherError
 from .methods.sparse_kd import RunConfig, run
 from .results import ResultsError, reproduce
+from .bench import main as bench_main
 
 # %% auto #0
 __all__ = ['DEMO_CONFIG', 'load_config', 'print_summary', 'reproduce_command', 'main']
@@ -85,6 +86,10 @@ def main(argv: list | None = None) -> int:
     rp.add_argument("--tol", type=float, default=0.0, help="ignore differences up to this size (default: exact)")
     rp.add_argument("--root", default=None, help="the project holding benchmarks/ (default: nearest settings.ini)")
     rp.add_argument("--no-progress", action="store_true")
+    sub.add_parser("bench", add_help=False, help="run the performance benchmarks side by side and print one table "
+                   "(fastdistill bench --help)")
+    if argv is None: argv = sys.argv[1:]
+    if argv[:1] == ["bench"]: return bench_main(argv[1:])  # its own options (see fastdistill.bench)
     a = ap.parse_args(argv)
     if a.cmd == "reproduce": return reproduce_command(a)
     setup_logging(logging.WARNING if a.no_progress else logging.INFO)

@@ -6,7 +6,8 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #172b3eea
 from __future__ import annotations
-import configparser, contextlib, copy, datetime as _dt, difflib, hashlib, json, logging, math, os, re, secrets, shutil
+import base64, configparser, contextlib, copy, datetime as _dt, difflib, hashlib, json, logging, math, os, re, secrets
+import shutil
 import fcntl, signal, socket, sys, tempfile, threading, time
 import types
 import typing, unicodedata, uuid
@@ -121,6 +122,7 @@ def _canon(x, where: str):
                                                   "infinity")
         return float(x)
     if isinstance(x, str): return unicodedata.normalize("NFC", x)
+    if isinstance(x, (bytes, bytearray)): return {"$bytes": base64.b64encode(bytes(x)).decode("ascii")}  # packed data
     if isinstance(x, Mapping):
         out = {}
         for k, v in x.items():

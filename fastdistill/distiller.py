@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from fastcore.basics import patch
 from .core import atomic_directory, atomic_write_text, progress as progress_bar
+from .artifacts import row_topk
 from .losses import DistillInputError, LossTerm
 from .taps import Tap, parse_signal
 
@@ -553,9 +554,10 @@ class OfflineTeacherData:
         ks = []
         for i, r in enumerate(self.rows):
             who = f"{source}, row {i} (sample_id {r.get('sample_id')!r})"
-            if missing := [c for c in cols if c not in r or r[c] is None]:
+            if missing := [c for c in cols if (c not in r or r[c] is None)
+                           and not (c in ("topk_ids", "topk_logprobs") and r.get("topk_packed"))]:
                 raise DistillInputError(f"{who}: missing column(s) {missing}; an offline teacher needs {list(cols)}")
-            tk, tl = r["topk_ids"], r["topk_logprobs"]
+            tk, tl = row_topk(r)  # packed (`topk_packed`) or plain lists
             if self.kind == "sequence":
                 if not (len(tk) == len(tl) == len(r["completion_ids"])):
                     raise DistillInputError(f"{who}: topk_ids ({len(tk)}), topk_logprobs ({len(tl)}) and "
@@ -590,9 +592,10 @@ def collate(self: OfflineTeacherData, rows: Sequence[dict]) -> dict:
     "One batch: model inputs, labels, top-k tensors aligned with the student's logit positions, kd_mask, sample_id."
     k, B = self.k, len(rows)
     if self.kind == "features":
+        tops = [row_topk(r) for r in rows]
         out = {"x": torch.tensor([r["x"] for r in rows], dtype=torch.float32),
-               "topk_ids": torch.tensor([r["topk_ids"][:k] for r in rows]),
-               "topk_logprobs": torch.tensor([r["topk_logprobs"][:k] for r in rows]),
+               "topk_ids": torch.tensor([t[0][:k] for t in tops]),
+               "topk_logprobs": torch.tensor([t[1][:k] for t in tops]),
                "sample_id": [r["sample_id"] for r in rows]}
         if all("label" in r for r in rows): out["labels"] = torch.tensor([r["label"] for r in rows])
         return out
@@ -607,8 +610,9 @@ def collate(self: OfflineTeacherData, rows: Sequence[dict]) -> dict:
         att[b, :P + C] = 1
         labels[b, P:P + C] = ids[b, P:P + C]
         if C:
-            tk[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in r["topk_ids"]])
-            tl[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in r["topk_logprobs"]], dtype=torch.float32)
+            t_ids, t_lps = row_topk(r)
+            tk[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in t_ids])
+            tl[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in t_lps], dtype=torch.float32)
             kd_mask[b, P - 1:P - 1 + C] = True
     return {"input_ids": ids, "attention_mask": att, "labels": labels, "topk_ids": tk, "topk_logprobs": tl,
             "kd_mask": kd_mask, "sample_id": [r["sample_id"] for r in rows]}

@@ -294,6 +294,16 @@ def write_run_report(store: ArtifactStore, run_id: str, summary: dict, figures: 
                                                                          summary["stages"]),
                 ("Quality reports", summary["quality"]), ("Timing reports", summary["timing"]),
                 ("Distillation data", [summary["kd_data"]])]
+    if fid := summary.get("topk_fidelity"):  # the stored teacher distributions: bytes and what packing cost
+        q = lambda d: {k: f"{v:.2e}" for k, v in d.items()}
+        title = "Stored teacher top-k: size and fidelity (KL(true ‖ stored) in nats; tail = mass outside the top-k)"
+        sections.insert(len(sections) - 1, (title,
+                                            [{"bits": ", ".join(map(str, fid["bits"])), "positions": fid["positions"],
+                                              "k": round(fid["k_mean"], 1),
+                                              "bytes/token": round(fid["bytes_per_token"], 1),
+                                              "plain bytes/token": round(fid["plain_bytes_per_token"], 1),
+                                              **{f"KL {k}": v for k, v in q(fid["kl"]).items()},
+                                              **{f"tail {k}": round(v, 4) for k, v in fid["tail_mass"].items()}}]))
     if summary.get("students"):
         sections.insert(1, ("Students over seeds (mean ± std of the held-out metric)", summary["students"]))
     if summary.get("headline_table"):

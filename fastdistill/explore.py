@@ -7,11 +7,12 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/explore.html.md"""
 # %% ../nbs/06_explore.ipynb #c464ed7c
 from __future__ import annotations
 import html, json, math
+import numpy as np
 import pandas as pd
 import torch
 from fastcore.basics import patch
 from .core import load_settings
-from .artifacts import ArtifactStore
+from .artifacts import ArtifactStore, row_topk, topk_tail_mass
 from .tasks import get_task
 from .pipeline import STAGES
 
@@ -130,7 +131,8 @@ def token_figure(self: Explorer, gen_id: str):
     from plotly.subplots import make_subplots
     r = self.candidates.loc[gen_id]
     if not r.get("logprobs_available"): raise ValueError(f"candidate {gen_id}: the teacher gave no log-probabilities")
-    lp = torch.tensor(r["topk_logprobs"]).double()
+    top_ids, top_lps = row_topk(r)  # packed or plain
+    lp = torch.tensor(top_lps).double()
     p = lp.exp()
     tail = (1 - p.sum(-1)).clamp_min(0)
     ent = -(p * lp).sum(-1) - torch.where(tail > 0, tail * tail.clamp_min(1e-300).log(), torch.zeros_like(tail))
@@ -140,7 +142,7 @@ def token_figure(self: Explorer, gen_id: str):
         else (lambda i: f"#{int(i)}")
     )
     chosen = [name(i) for i in r["token_ids"]]
-    text = [[name(i) for i in row] for row in r["topk_ids"]]
+    text = [[name(i) for i in row] for row in top_ids]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.05)
     fig.add_trace(go.Heatmap(z=p.T.tolist(), text=list(map(list, zip(*text))), texttemplate="%{text}",
                              colorscale="Blues", zmin=0, zmax=1,
@@ -168,13 +170,43 @@ def next_token_figure(self: Explorer, gen_id: str, position: int, student, token
     ids = torch.tensor([list(r["prompt_ids"]) + list(r["token_ids"][:position])],
                        device=next(student.parameters()).device)
     q = torch.softmax(student.eval()(input_ids=ids).logits[0, -1].float(), -1).cpu()
-    top = list(r["topk_ids"][position])
+    top_ids, top_lps = row_topk(r)
+    top = list(top_ids[position])
     tok = tokenizer or self.tokenizer
     names = [tok.convert_ids_to_tokens(int(i)) if tok is not None else f"#{i}" for i in top]
-    fig = go.Figure([go.Bar(x=names, y=[math.exp(v) for v in r["topk_logprobs"][position]], name="teacher"),
+    fig = go.Figure([go.Bar(x=names, y=[math.exp(v) for v in top_lps[position]], name="teacher"),
                      go.Bar(x=names, y=q[top].tolist(), name="student")])
     fig.update_layout(barmode="group", title=f"next token at position {position}: teacher vs student", height=340,
                       yaxis_title="p")
+    return fig
+
+# %% ../nbs/06_explore.ipynb #f1cda012
+@patch
+def fidelity(self: Explorer) -> dict | None:
+    "The generate stage's packed top-k fidelity report (None when the run stored plain lists)."
+    return self.store.reports(self.run_id, "generate")["quality"].get("topk_fidelity")
+
+@patch
+def fidelity_figure(self: Explorer):
+    """Histograms over stored positions of KL(true top-k ‖ stored) (log scale) and of the tail mass outside the
+    top-k: what packing cost, and what keeping only k entries cost."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    c = self.candidates
+    packed = [b for b in c.get("topk_packed", []) if isinstance(b, (bytes, bytearray)) and b]
+    if not packed:
+        raise ValueError(f"run {self.run_id}: the teacher's top-k is stored as plain lists (no packing, no fidelity)")
+    kl = [v for r in c["topk_kl"] if isinstance(r, (list, tuple, np.ndarray)) for v in r]
+    tails = [float(v) for b in packed for v in topk_tail_mass(b)]
+    fid = self.fidelity() or {}
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("log10 KL(true ‖ stored) per position (nats)",
+                                                         "tail mass outside the top-k per position"))
+    fig.add_trace(go.Histogram(x=[math.log10(max(v, 1e-12)) for v in kl], nbinsx=40, name="KL"), row=1, col=1)
+    fig.add_trace(go.Histogram(x=tails, nbinsx=40, name="tail"), row=1, col=2)
+    fig.update_layout(height=320, showlegend=False,
+                      title=f"stored top-k: {fid.get('bytes_per_token', float('nan')):.1f} bytes/token "
+                            f"(plain {fid.get('plain_bytes_per_token', float('nan')):.0f}), "
+                            f"KL max {fid.get('kl', {}).get('max', float('nan')):.1e}")
     return fig
 
 # %% ../nbs/06_explore.ipynb #40050e1b

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 from .core import (atomic_directory, atomic_write_text, canonical_json, config_to_dict, crash_point,
                               file_lock, logger, option,
                               progress as progress_bar, sample_id, section)
-from .artifacts import ArtifactStore, ArtifactError
+from .artifacts import ArtifactStore, ArtifactError, TopKCodec, topk_fidelity, topk_summary
 from .tasks import TASKS, DataConfig, Task, as_task, get_task, user_task
 from .teachers import (RETRY_BY_DEFAULT, DecodeProfile, Teacher, check_candidate,
                                   error_class, prompt_key)
@@ -23,8 +23,8 @@ from .teachers import (RETRY_BY_DEFAULT, DecodeProfile, Teacher, check_candidate
 __all__ = ['RUBRIC', 'STAGES', 'JUDGES', 'PipelineError', 'QualityGateError', 'quality_report', 'timing_report', 'kept_rows',
            'run_stage', 'reconcile', 'canonicalize', 'DedupIndex', 'dedup', 'gen_id', 'generate', 'clean',
            'rule_filter', 'exec_gate', 'LogprobJudge', 'RubricJudge', 'judge', 'select', 'export', 'DedupConfig',
-           'GateConfig', 'JudgeConfig', 'SelectConfig', 'generation_tasks', 'PipelineConfig', 'task_of', 'start_run',
-           'run_pipeline']
+           'GateConfig', 'TopKStorageConfig', 'JudgeConfig', 'SelectConfig', 'generation_tasks', 'PipelineConfig',
+           'task_of', 'start_run', 'run_pipeline']
 
 # %% ../nbs/05_pipeline.ipynb #9adc4bea
 class PipelineError(RuntimeError):
@@ -118,6 +118,7 @@ def _fill_stage(w, stage, rows, todo, fn, key, batch_size, expand, progress, gen
         raise PipelineError(f"stage {stage!r}: {len(rows)} input rows should give {expected} output rows, got "
                             f"{len(all_rows)}")
     q = quality_report(all_rows)
+    if generates and (fid := topk_summary(all_rows)): q["topk_fidelity"] = fid
     logger.info(f"stage {stage}: {len(rows)} in, {q['total']} out: kept {q['kept']}, rejected {q['rejected']}, "
                 f"errored {q['errored']} in {wall:.1f} s")
     w.finish(reports={"quality": {**q, "input": len(rows)}, "timing": timing_report(wall, todo, lat, toks, batches)})
@@ -249,12 +250,17 @@ def _retry_errored(store: ArtifactStore, run_id: str, retry_errors: str) -> int:
 
 def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: DecodeProfile, batch_size: int = 32,
              progress: bool = False,
-             retry_errors: str = "auto") -> dict:  # rerun: retry errored rows: auto (network/auth/server), all, none
+             retry_errors: str = "auto",  # rerun: retry errored rows: auto (network/auth/server), all, none
+             topk_storage: str = "plain",  # plain lists, or packed (`TopKCodec`: ⌈log2 V⌉-bit ids, quantised logprobs)
+             topk_bits: int = 8) -> dict:  # packed: bits per quantised log-probability
     """Stage `generate`: n candidates per kept question, with token ids and top-k logprobs when the teacher has them.
     A bad reply (wrong count, NaN, out-of-vocabulary ids, logprobs > 0) costs its row, never the run."""
     if retry_errors not in ("auto", "all", "none"):
         raise PipelineError(f"retry_errors={retry_errors!r}; choose auto, all or none")
+    if topk_storage not in ("plain", "packed"):
+        raise PipelineError(f"topk_storage={topk_storage!r}; choose plain or packed")
     tid, vocab = teacher.id(), teacher.vocab_size()
+    codec = TopKCodec(vocab or 2 ** 32, topk_bits) if topk_storage == "packed" else None
     retried = _retry_errored(store, run_id, retry_errors)
     def fn(batch):
         cands = teacher.generate([r["prompt"] for r in batch], profile)
@@ -266,6 +272,7 @@ def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: Decod
         for r, cs in zip(batch, cands):
             p_ids = teacher.prompt_ids(r["prompt"])
             for j, c in enumerate(_checked(teacher, r, cs, profile, vocab)):
+                c = _packed(c, codec)
                 err = c.get("error")
                 out.append({**r, **c, "gen_id": gen_id(r["sample_id"], tid, profile, j), "candidate": j,
                             "teacher_id": tid,
@@ -273,10 +280,13 @@ def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: Decod
                             "prompt_ids": p_ids,
                             "keep": err is None, "reject_reason": None if err is None else f"error: {err}"})
         return out
+    # a concurrent client gets batches of at least 4 × its concurrency, so its slots stay busy between batches
+    batch_size = max(batch_size, 4 * int(getattr(teacher, "concurrency", 1) or 1))
     q = run_stage(store, run_id, "generate", kept_rows(store, run_id, "dedup"), fn, key="gen_id",
                   batch_size=batch_size,
                   expand=lambda r: [gen_id(r["sample_id"], tid, profile, j) for j in range(profile.n)],
-                  config={"teacher": teacher.describe(), "decode": profile.__dict__}, progress=progress,
+                  config={"teacher": teacher.describe(), "decode": profile.__dict__,
+                          "topk_storage": codec.describe() if codec else {"format": "plain"}}, progress=progress,
                   generates=True)
     if retried: logger.info(f"generate: after the retry {q['errored']} of {q['total']} candidate(s) still errored")
     if q.get("errored"):
@@ -292,6 +302,16 @@ def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: Decod
                        f"{q.get('with_logprobs', 0)} of {q['kept']} answered candidates carry them (the rest are text "
                        "only; see the teacher's logprob_stats and the run report)")
     return q
+
+# %% ../nbs/05_pipeline.ipynb #13a1608d
+def _packed(c: dict, codec: TopKCodec | None) -> dict:
+    """A candidate with its top-k packed (`topk_packed`, plus `topk_kl`: each position's KL from the true top-k to the
+    stored one, for the fidelity report) when `codec` is given; the plain lists stay as empty columns."""
+    if codec is None: return c
+    if not c.get("topk_ids"): return {**c, "topk_packed": b"", "topk_kl": []}
+    blob = codec.encode(c["topk_ids"], c["topk_logprobs"])
+    return {**c, "topk_ids": [], "topk_logprobs": [], "topk_packed": blob,
+            "topk_kl": topk_fidelity(c["topk_logprobs"], blob, codec)["kl"]}
 
 # %% ../nbs/05_pipeline.ipynb #1736347e
 def clean(store, run_id, task: Task | str) -> dict:
@@ -457,6 +477,13 @@ class GateConfig:
     mode: str = option("stop", choices=("stop", "warn"))
     timeout: float = option(1.0, gt=0)  # seconds per query
 
+# %% ../nbs/05_pipeline.ipynb #83a55eeb
+@dataclass
+class TopKStorageConfig:
+    "How the teacher's top-k log-probabilities are stored: packed (ids in ⌈log2 V⌉ bits, quantised) or plain lists."
+    storage: str = option("packed", choices=("packed", "plain"))
+    bits: int = option(8, ge=4, le=16)  # bits per quantised log-probability gap
+
 # %% ../nbs/05_pipeline.ipynb #0c2dbabc
 JUDGES = {"logprob": LogprobJudge, "rubric": RubricJudge, "none": None}
 
@@ -493,6 +520,7 @@ class PipelineConfig:
     gate: GateConfig = section(GateConfig)
     judge: JudgeConfig = section(JudgeConfig)
     select: SelectConfig = section(SelectConfig)
+    topk: TopKStorageConfig = section(TopKStorageConfig)
 
 # %% ../nbs/05_pipeline.ipynb #6ab82bbe
 def task_of(cfg: PipelineConfig) -> Task:
@@ -517,7 +545,8 @@ def run_pipeline(store: ArtifactStore, cfg: PipelineConfig, teacher: Teacher, pr
     with store.lock(run):  # a second process on the same run is refused here, naming the first
         canonicalize(store, run, task, cfg.split, cfg.limit)
         dedup(store, run, cfg.dedup.scope, cfg.dedup.namespace)
-        generate(store, run, teacher, cfg.decode, progress=progress, retry_errors=retry_errors)
+        generate(store, run, teacher, cfg.decode, progress=progress, retry_errors=retry_errors,
+                 topk_storage=cfg.topk.storage, topk_bits=cfg.topk.bits)
         clean(store, run, task); rule_filter(store, run, task)
         exec_gate(store, run, task, cfg.gate.timeout, cfg.gate.min_exec_pass_rate, cfg.gate.mode)
         judge(store, run, judge_cls(teacher) if judge_cls else None)

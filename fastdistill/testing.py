@@ -17,6 +17,14 @@ from .teachers import DecodeProfile, HFTeacher
 __all__ = ['FAULTS', 'MALFORMED', 'SQL_BOMBS', 'LOGPROB_SHAPES', 'FaultProxy', 'logprobs_payload', 'serve_teacher', 'copy_rows',
            'own_tokenizer', 'tiny_causal_lm', 'train_folder']
 
+# %% ../nbs/14_testing.ipynb #d72825e2
+from http.server import ThreadingHTTPServer
+
+class _Server(ThreadingHTTPServer):
+    "A threaded HTTP server whose listen backlog takes a burst of concurrent clients (the stdlib default is 5)."
+    request_queue_size = 128
+    daemon_threads = True
+
 # %% ../nbs/14_testing.ipynb #c093941f
 FAULTS = ("ok", "429", "500", "timeout", "bad_json", "empty_choices", "drop")
 MALFORMED = ("nan_logprob", "positive_logprob", "oov_id", "extra_choice", "missing_choice")  # 200s a client must reject
@@ -86,7 +94,7 @@ def _malform(data: bytes, fault: str) -> bytes:
 
 @patch
 def __enter__(self: FaultProxy):
-    from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+    from http.server import BaseHTTPRequestHandler
     import http.client
     proxy = self
     class Handler(BaseHTTPRequestHandler):
@@ -133,7 +141,7 @@ def __enter__(self: FaultProxy):
             finally: conn.close()
         def do_POST(self): self._forward("POST")
         def do_GET(self): self._forward("GET")
-    self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+    self.server = _Server(("127.0.0.1", self.port), Handler)
     self.server.daemon_threads = True
     self.port = self.server.server_address[1]
     self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -178,17 +186,38 @@ def logprobs_payload(tokenizer, c: dict, shape: str = "token_id") -> dict:
 
 # %% ../nbs/14_testing.ipynb #5c7af0ac
 class serve_teacher:
-    "Serve an HFTeacher's /v1/completions and /v1/models on 127.0.0.1 (context manager; requests run one at a time)."
+    """Serve an HFTeacher's /v1/completions and /v1/models on 127.0.0.1 (context manager). Requests are accepted
+    concurrently; the model runs one at a time. `latency` adds seconds to every reply outside that lock (a remote
+    server's network and queue time), and `cache` replays the answer to a request seen before (see `warm`), so
+    that with both the server's throughput is limited by its clients, not by the model."""
     def __init__(self, teacher: HFTeacher, model_name: str = "teacher", port: int = 0,
-                 logprob_shape: str = "token_id"):  # one of LOGPROB_SHAPES
+                 logprob_shape: str = "token_id",  # one of LOGPROB_SHAPES
+                 latency: float = 0.0, cache: bool = False):
         if logprob_shape not in LOGPROB_SHAPES: raise ValueError(f"logprob_shape={logprob_shape!r}; choose one of "
                                                                  f"{', '.join(LOGPROB_SHAPES)}")
         self.teacher, self.model_name, self.port, self._lock = teacher, model_name, port, threading.Lock()
-        self.shape = logprob_shape
+        self.shape, self.latency, self.cache, self._answers = logprob_shape, latency, cache, {}
+        self.computed = 0  # requests the model answered (the rest were replayed)
+        self.in_flight = self.max_in_flight = 0  # completion requests being served now / at most at once
+        self._count = threading.Lock()
+
+    def answer(self, prompt: str, prof: DecodeProfile) -> list:
+        "The model's candidates for one request (replayed when `cache` is on and the request was seen)."
+        key = (prompt, prof.key()) if self.cache else None
+        if key in self._answers: return self._answers[key]
+        with self._lock: cands = self.teacher.generate([prompt], prof)[0]
+        self.computed += 1
+        if key is not None: self._answers[key] = cands
+        return cands
+
+    def warm(self, prompts: Sequence[str], prof: DecodeProfile) -> None:
+        "Compute and keep the answers to these requests (needs `cache`)."
+        if not self.cache: raise ValueError("serve_teacher.warm needs cache=True")
+        for p in prompts: self.answer(p, prof)
     @property
     def url(self) -> str: return f"http://127.0.0.1:{self.port}/v1"
     def __enter__(self):
-        from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+        from http.server import BaseHTTPRequestHandler
         srv = self
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -212,7 +241,13 @@ class serve_teacher:
                                      max_tokens=int(req.get("max_tokens") or 16), n=int(req.get("n") or 1),
                                      seed=int(req.get("seed") or 0),
                                      top_logprobs=int(req.get("logprobs") or 0))
-                with srv._lock: cands = srv.teacher.generate([req["prompt"]], prof)[0]
+                with srv._count:
+                    srv.in_flight += 1; srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+                try:
+                    cands = srv.answer(req["prompt"], prof)
+                    if srv.latency: time.sleep(srv.latency)
+                finally:
+                    with srv._count: srv.in_flight -= 1
                 choices = []
                 for i, c in enumerate(cands):
                     ch = {"index": i, "text": c["text"], "finish_reason": c["finish_reason"]}
@@ -223,7 +258,7 @@ class serve_teacher:
                                   "usage": {"prompt_tokens": 0,
                                             "completion_tokens": sum(len(c["token_ids"]) for c in cands),
                                   "total_tokens": 0}})
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = _Server(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -6,6 +6,7 @@ their own); nothing is downloaded. One module-scoped set of models serves every 
 import json, os, stat
 from pathlib import Path
 import datasets, pytest, yaml
+from fastdistill.artifacts import row_topk
 from fastdistill.artifacts import ArtifactStore
 from fastdistill.cli import main
 from fastdistill.core import read_config
@@ -124,7 +125,7 @@ def test_openai_teacher_stores_topk_in_every_response_shape(byo, tmp_path, shape
                      rows=[{"input": {"prompt": p}, "target": "x"} for p in prompts])
         dedup(store, run_id); generate(store, run_id, remote, prof)
     got = store.load(run_id, "generate").to_list()
-    stored = sum(len(r["topk_ids"]) for r in got if r["logprobs_available"])
+    stored = sum(len(row_topk(r)[0]) for r in got if r["logprobs_available"])
     assert len(got) == 16 and stored >= 0.95 * want, (shape, stored, want, remote.logprob_stats)
     assert all(r["prompt_ids"] for r in got)  # the prompt as the configured tokenizer encodes it
 

@@ -5,6 +5,7 @@ The pipeline's generate stage runs through `OpenAITeacher` against it, directly 
 import os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
+from fastdistill.artifacts import row_topk
 from fastdistill.artifacts import ArtifactStore
 from fastdistill import pipeline as P
 from fastdistill.teachers import DecodeProfile, HFTeacher, OpenAITeacher
@@ -57,7 +58,7 @@ def test_generate_stage_against_transformers_serve(served, tmp_path):
     got = _run_generate(store, store.create_run("served"), teacher, rows)
     assert len(got) == 8 and all(r["keep"] and r["error"] is None for r in got)
     # the server returns no logprobs (transformers serve): the candidates say so instead of storing wrong ones
-    assert all(r["logprobs_available"] or not r["topk_ids"] for r in got)
+    assert all(r["logprobs_available"] or not row_topk(r)[0] for r in got)
     greedy = {p: c[0]["text"] for p, c in zip([t.prompt(r) for r in rows], local.generate([t.prompt(r) for r in rows], DecodeProfile(max_tokens=48)))}
     same = sum(r["text"] == greedy[r["prompt"]] for r in got)
     assert same >= 6, [(r["text"], greedy[r["prompt"]]) for r in got]  # greedy on the same weights (padding may nudge a few)

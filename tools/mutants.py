@@ -28,6 +28,8 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "seeds": "compare_seeds or seed_spread or results_diff",
     # reliability (issue 14): (test file, -k) where the tests live outside the mechanism tests
     "faults": ("tests/test_faults.py", "hand_edited or second_writer or auth_failure or losses_reject"),
+    # packed top-k storage (issue 15)
+    "topk": ("tests/test_topk.py", "round_trip or adversarial or bad_rows"),
 }
 
 @dataclass
@@ -169,7 +171,17 @@ MUTANTS = [
     M("faults", "errors-never-retried", "a rerun keeps the errored teacher rows of the earlier attempt",
       "fastdistill/pipeline.py", "    if not todo: return 0", "    if True: return 0"),
     M("faults", "student-nan-unchecked", "NaN student logits reach the loss",
-      "fastdistill/losses.py", "bad = ~torch.isfinite(s_logits).all(-1)", "bad = torch.zeros(B, T, dtype=torch.bool)"),
+      "fastdistill/losses.py", "bad = _nonfinite_rows(s_logits)", "bad = torch.zeros(B, T, dtype=torch.bool)"),
+    M("topk", "id-bits-short", "vocabulary ids packed in one bit too few",
+      "fastdistill/artifacts.py", "def id_bits(self) -> int: return max(1, (self.vocab_size - 1).bit_length())",
+      "def id_bits(self) -> int: return max(1, (self.vocab_size - 1).bit_length() - 1)"),
+    M("topk", "tail-ignored", "the decoder normalises the k entries to one, forgetting the stored tail mass",
+      "fastdistill/artifacts.py", "top = np.log(np.clip(1.0 - np.exp(log_tail), 0.0, 1.0)) - np.log(",
+      "top = 0.0 * log_tail - np.log("),
+    M("topk", "scale-rounded-down", "the float16 range is rounded to nearest, so the largest gap can overflow its code",
+      "fastdistill/artifacts.py", "    r16[low] = np.nextafter(r16[low], np.float16(np.inf))", "    pass"),
+    M("topk", "unsorted", "entries are packed in the order given, so gaps below the first can be negative",
+      "fastdistill/artifacts.py", "    order = np.lexsort((-flat_lp, pos_of))", "    order = np.arange(len(flat_lp))"),
 ]
 
 def check_applies(m: Mutant, root: Path = ROOT) -> str:

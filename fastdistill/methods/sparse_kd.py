@@ -121,8 +121,10 @@ def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer, sele
     by_id = {r["gen_id"]: s for r, s in zip(rescore, scored)}
     for r in sel:
         if r["gen_id"] not in by_id:
+            top = {"topk_packed": r["topk_packed"]} if r.get("topk_packed") else \
+                {"topk_ids": r["topk_ids"], "topk_logprobs": r["topk_logprobs"]}  # packed rows are decoded per batch
             rows.append({"sample_id": r["gen_id"], "prompt_ids": r["prompt_ids"], "completion_ids": r["token_ids"],
-                         "topk_ids": r["topk_ids"], "topk_logprobs": r["topk_logprobs"]}); how["stored top-k"] += 1
+                         **top}); how["stored top-k"] += 1
         elif (s := by_id[r["gen_id"]]) is not None:
             rows.append(
                 {
@@ -312,7 +314,8 @@ def _pipeline_summary(store, cfg: RunConfig, teacher: Teacher, task: Task, progr
         "kd_data": {},
         "pipeline_s": round(time.perf_counter() - t0, 1),
         "quality": [
-            {"stage": s, **{k: v for k, v in store.reports(run_id, s)["quality"].items() if k != "judge_score"}}
+            {"stage": s, **{k: v for k, v in store.reports(run_id, s)["quality"].items()
+                            if k not in ("judge_score", "topk_fidelity")}}
             for s in STAGES
         ],
         "timing": [{"stage": s, **store.reports(run_id, s)["timing"]} for s in STAGES],
@@ -321,6 +324,7 @@ def _pipeline_summary(store, cfg: RunConfig, teacher: Teacher, task: Task, progr
         "log": str(store.run_dir(run_id)/"run.log"),
     }
     if getattr(teacher, "logprob_stats", None): summary["teacher_logprobs"] = dict(teacher.logprob_stats)
+    if fid := store.reports(run_id, "generate")["quality"].get("topk_fidelity"): summary["topk_fidelity"] = fid
     return summary
 
 # %% ../../nbs/methods/sparse_kd.ipynb #43448818
