@@ -21,7 +21,8 @@ from .core import (RunManifest, atomic_write_bytes, atomic_write_text, canonical
 
 # %% auto #0
 __all__ = ['TOPK_FORMAT', 'ArtifactError', 'read_arrow', 'StageWriter', 'VerifyResult', 'ArtifactStore', 'TopKCodec',
-           'topk_fidelity', 'unpack_topk', 'row_topk', 'topk_tail_mass', 'topk_summary', 'read_jsonl']
+           'topk_fidelity', 'unpack_topk', 'row_topk_arrays', 'row_topk', 'topk_tail_mass', 'topk_summary',
+           'read_jsonl']
 
 # %% ../nbs/01_artifacts.ipynb #823d877c
 class ArtifactError(ValueError):
@@ -650,6 +651,25 @@ def unpack_topk(blob: bytes) -> tuple:
     "(ids, logprobs) per position from a packed value; the value names its own widths."
     head = _HEAD.unpack_from(blob)
     return TopKCodec(2 ** head[3], head[2]).decode(blob)
+
+def row_topk_arrays(row: Mapping, k: int | None = None) -> tuple:
+    """A stored row's top-k as two [positions, k] arrays (int64 ids, float32 log-probabilities), the first `k` entries
+    of each position (default: the smallest k of the row); packed rows are decoded without Python lists."""
+    packed = row.get("topk_packed")
+    if packed:
+        head = _HEAD.unpack_from(packed)
+        ids, lps, ks = TopKCodec(2 ** head[3], head[2]).decode_arrays(packed)
+        kk = int(ks.min()) if k is None and len(ks) else (k or 0)
+        if len(ks) and (ks == ks[0]).all():
+            K = int(ks[0])
+            return ids.reshape(-1, K)[:, :kk], lps.reshape(-1, K)[:, :kk].astype(np.float32)
+        starts = np.concatenate([[0], np.cumsum(ks)[:-1]])
+        cols = starts[:, None] + np.arange(kk)[None, :]
+        return ids[cols], lps[cols].astype(np.float32)
+    t_ids, t_lps = row.get("topk_ids") or [], row.get("topk_logprobs") or []
+    kk = min((len(a) for a in t_ids), default=0) if k is None else k
+    return (np.array([a[:kk] for a in t_ids], dtype=np.int64).reshape(len(t_ids), kk),
+            np.array([a[:kk] for a in t_lps], dtype=np.float32).reshape(len(t_lps), kk))
 
 def row_topk(row: Mapping) -> tuple:
     "A stored row's top-k (ids, logprobs) per position, packed (`topk_packed`) or plain (`topk_ids`/`topk_logprobs`)."

@@ -10,13 +10,14 @@ import json, math, os, random, shutil, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
+import numpy as np
 import torch
 from torch import nn, Tensor
 from safetensors.torch import load_file, save_file
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from fastcore.basics import patch
 from .core import atomic_directory, atomic_write_text, progress as progress_bar
-from .artifacts import row_topk
+from .artifacts import row_topk, row_topk_arrays
 from .losses import DistillInputError, LossTerm
 from .taps import Tap, parse_signal
 
@@ -592,10 +593,12 @@ def collate(self: OfflineTeacherData, rows: Sequence[dict]) -> dict:
     "One batch: model inputs, labels, top-k tensors aligned with the student's logit positions, kd_mask, sample_id."
     k, B = self.k, len(rows)
     if self.kind == "features":
-        tops = [row_topk(r) for r in rows]
+        tops = [row_topk_arrays({**r, "topk_ids": [r.get("topk_ids") or []],
+                                 "topk_logprobs": [r.get("topk_logprobs") or []]} if not r.get("topk_packed") else r, k)
+                for r in rows]
         out = {"x": torch.tensor([r["x"] for r in rows], dtype=torch.float32),
-               "topk_ids": torch.tensor([t[0][:k] for t in tops]),
-               "topk_logprobs": torch.tensor([t[1][:k] for t in tops]),
+               "topk_ids": torch.from_numpy(np.concatenate([t[0] for t in tops])),
+               "topk_logprobs": torch.from_numpy(np.concatenate([t[1] for t in tops])),
                "sample_id": [r["sample_id"] for r in rows]}
         if all("label" in r for r in rows): out["labels"] = torch.tensor([r["label"] for r in rows])
         return out
@@ -610,9 +613,9 @@ def collate(self: OfflineTeacherData, rows: Sequence[dict]) -> dict:
         att[b, :P + C] = 1
         labels[b, P:P + C] = ids[b, P:P + C]
         if C:
-            t_ids, t_lps = row_topk(r)
-            tk[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in t_ids])
-            tl[b, P - 1:P - 1 + C] = torch.tensor([a[:k] for a in t_lps], dtype=torch.float32)
+            t_ids, t_lps = row_topk_arrays(r, k)  # [C, k] arrays, decoded without Python lists when packed
+            tk[b, P - 1:P - 1 + C] = torch.from_numpy(t_ids)
+            tl[b, P - 1:P - 1 + C] = torch.from_numpy(t_lps)
             kd_mask[b, P - 1:P - 1 + C] = True
     return {"input_ids": ids, "attention_mask": att, "labels": labels, "topk_ids": tk, "topk_logprobs": tl,
             "kd_mask": kd_mask, "sample_id": [r["sample_id"] for r in rows]}
