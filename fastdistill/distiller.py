@@ -559,6 +559,7 @@ class OfflineTeacherData:
                            and not (c in ("topk_ids", "topk_logprobs") and r.get("topk_packed"))]:
                 raise DistillInputError(f"{who}: missing column(s) {missing}; an offline teacher needs {list(cols)}")
             tk, tl = row_topk(r)  # packed (`topk_packed`) or plain lists
+            if self.kind == "features" and r.get("topk_packed"): tk, tl = tk[0], tl[0]  # one packed position
             if self.kind == "sequence":
                 if not (len(tk) == len(tl) == len(r["completion_ids"])):
                     raise DistillInputError(f"{who}: topk_ids ({len(tk)}), topk_logprobs ({len(tl)}) and "
@@ -593,9 +594,9 @@ def collate(self: OfflineTeacherData, rows: Sequence[dict]) -> dict:
     "One batch: model inputs, labels, top-k tensors aligned with the student's logit positions, kd_mask, sample_id."
     k, B = self.k, len(rows)
     if self.kind == "features":
-        tops = [row_topk_arrays({**r, "topk_ids": [r.get("topk_ids") or []],
-                                 "topk_logprobs": [r.get("topk_logprobs") or []]} if not r.get("topk_packed") else r, k)
-                for r in rows]
+        one = lambda r: r if r.get("topk_packed") else {"topk_ids": [r["topk_ids"]],
+                                                         "topk_logprobs": [r["topk_logprobs"]]}
+        tops = [row_topk_arrays(one(r), k) for r in rows]  # a feature row is one position: [1, k] arrays
         out = {"x": torch.tensor([r["x"] for r in rows], dtype=torch.float32),
                "topk_ids": torch.from_numpy(np.concatenate([t[0] for t in tops])),
                "topk_logprobs": torch.from_numpy(np.concatenate([t[1] for t in tops])),
