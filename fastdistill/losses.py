@@ -239,9 +239,10 @@ def _dense_kernel(kind: str, x: Tensor, t: Tensor, tau: float, beta: float, g: T
     (1-β) q ⊙ (h - Σ q h) with h = log q - log m, m = βp + (1-β)q."""
     lq, lp = F.log_softmax(x if tau == 1 else x / tau, -1), F.log_softmax(t if tau == 1 else t / tau, -1)
     if kind == "forward_kl":
-        p = lp.exp()
-        if g is not None: torch.exp(lq, out=g).sub_(p)
-        return torch.linalg.vecdot(p, lp.sub_(lq))
+        if g is None: return torch.linalg.vecdot(lp.exp(), lp - lq)
+        loss = torch.linalg.vecdot(torch.exp(lp, out=g), lp.sub_(lq))  # p lives in g until q - p replaces it
+        g.neg_().add_(lq.exp_())
+        return loss
     if kind == "reverse_kl":
         q = lq.exp() if g is None else torch.exp(lq, out=g)
         d = torch.sub(lq, lp, out=lp)  # log q - log p
@@ -260,7 +261,8 @@ def _sparse_fkl_kernel(tail: str, x: Tensor, ids: Tensor, lpk: Tensor, tau: floa
     """Forward KL of one chunk against stored top-k ([r, K] ids and log-probabilities); `g` receives d loss / d x.
     renormalize: both sides on the k ids, so only k columns of x matter (gradient: softmax over them minus p).
     bucket: the rest of the vocabulary is one outcome; with c = P_K - ρS, ρ = p_tail / q_tail, S = Σ_K q, the
-    gradient is c·q everywhere plus ρ·q - p on the k ids (in s = x/τ; the caller divides by τ)."""
+    gradient is c·q everywhere plus ρ·q - p on the k ids (in s = x/τ; the caller divides by τ). One exp pass:
+    exp(s - max s) serves both the normaliser and the gradient."""
     if tail == "renormalize":
         sk = x.gather(-1, ids) / tau
         lq, lp = F.log_softmax(sk, -1), F.log_softmax(lpk / tau, -1)
@@ -272,7 +274,10 @@ def _sparse_fkl_kernel(tail: str, x: Tensor, ids: Tensor, lpk: Tensor, tau: floa
     p_tail = (1 - lpk.exp().sum(-1, keepdim=True)).clamp_min(1e-30)
     lp = F.log_softmax(torch.cat([lpk, p_tail.log()], -1) / tau, -1)
     s = x if tau == 1 else x / tau
-    ls = torch.logsumexp(s, -1, keepdim=True)
+    m = s.amax(-1, keepdim=True)
+    e = torch.sub(s, m, out=g).exp_() if g is not None else (s - m).exp_()  # exp(s - max): q times Z, kept in g
+    Z = e.sum(-1, keepdim=True)
+    ls = m + Z.log()
     lqk = s.gather(-1, ids) - ls
     qk = lqk.exp()
     S = qk.sum(-1, keepdim=True)
@@ -282,7 +287,7 @@ def _sparse_fkl_kernel(tail: str, x: Tensor, ids: Tensor, lpk: Tensor, tau: floa
     if g is not None:
         pk, pt = p[:, :K], p[:, K:]
         rho = torch.where(q_tail > 1e-30, pt / q_tail.clamp_min(1e-30), torch.zeros_like(pt))
-        torch.sub(s, ls, out=g).exp_().mul_(pk.sum(-1, keepdim=True) - rho * S)
+        g.mul_((pk.sum(-1, keepdim=True) - rho * S) / Z)  # g held exp(s - m) = Z·q
         g.scatter_add_(-1, ids, rho * qk - pk)
     return loss
 
