@@ -329,6 +329,13 @@ def figures(quick: bool = False) -> list:
                        lambda m: float(m["t"]["distillkit_recommended"]), fmt="{:.0f}"),
                 Figure(g, "bytes per token, DistillKit layout (budget: 1 exact + 3 terms)", c,
                        lambda m: float(m["t"]["distillkit_budget"]), fmt="{:.0f}")]
+        c6 = {"t": ("topk_storage", {**ts, "bits": 6})}  # fewer bits, still inside the KL budget
+        g = f"stored top-{k} (V=32000, 6-bit log-probabilities)"
+        out += [Figure(g, "bytes per token, packed", c6, lambda m: m["t"]["bytes_per_token"], fmt="{:.1f}"),
+                Figure(g, "KL(true ‖ stored), max over positions (nats)", c6, lambda m: m["t"]["kl_max"], "≤ 1e-3",
+                       _le(1e-3), "{:.2e}"),
+                Figure(g, "packed bytes / DistillKit's recommended layout", c6,
+                       lambda m: m["t"]["bytes_per_token"] / m["t"]["distillkit_recommended"], "< 1", _le(0.999))]
     tc = dict(latency=0.05, prompts=16, concurrency=8) if quick else dict(latency=0.5, prompts=64, concurrency=16)
     g = f"OpenAI-compatible teacher (+{tc['latency']} s per request, {tc['prompts']} prompts, generate stage)"
     c = {"t": ("teacher_client", tc)}
