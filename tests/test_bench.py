@@ -12,7 +12,8 @@ def test_bench_command_prints_one_table_and_writes_the_results(tmp_path, capsys)
     row = next(r for r in res["figures"] if r["figure"] == "bytes per token, packed")
     assert row["cpu"]["median"] < 80 and res["profile"] == "quick"
     # every raw measurement is kept, one fresh process per case and repetition
-    assert [c["case"] for c in res["cases"]] == ["topk_storage"] and len(res["cases"][0]["runs"]) == 1
+    assert [c["case"] for c in res["cases"]] == ["topk_storage"] * 2  # the 8-bit and the 6-bit rows
+    assert sorted(c["params"]["bits"] for c in res["cases"]) == [6, 8] and all(len(c["runs"]) == 1 for c in res["cases"])
 
 def test_unavailable_cases_and_empty_selections_are_reported(capsys):
     assert main(["bench", "--only", "no such figure", "--no-progress"]) == 2
