@@ -17,7 +17,8 @@ from torch import nn, Tensor
 __all__ = ['DIVERGENCES', 'forward_kl', 'reverse_kl', 'skew_forward_kl', 'skew_reverse_kl', 'generalized_jsd', 'total_variation',
            'SparseTeacher', 'DistillInputError', 'reduce_tokens', 'check_teacher', 'distill_divergence',
            'HintProjection', 'hint_mse', 'cosine_hidden', 'pkd_loss', 'attention_mse', 'minilm_attention_kl',
-           'relation_kl', 'minilmv2_loss', 'LossTerm', 'combine', 'causal_ce', 'sft_term', 'kd_term']
+           'relation_kl', 'minilmv2_loss', 'LossTerm', 'combine', 'causal_ce', 'sft_term', 'masked_ce', 'mlm_term',
+           'kd_term']
 
 # %% ../nbs/10_losses.ipynb #cb2c43db
 @dataclass
@@ -520,6 +521,17 @@ def sft_term(name: str = "sft", weight: float = 1.0) -> LossTerm:
     "Cross-entropy on `batch.labels` (next-token for sequences, plain for classifiers)."
     return LossTerm(name, lambda s: causal_ce(s["student.logits"], s["batch.labels"]), weight,
                     ("student.logits", "batch.labels"))
+
+# %% ../nbs/10_losses.ipynb #53199ff6
+def masked_ce(logits: Tensor, labels: Tensor) -> Tensor:
+    "Masked-LM cross-entropy: [B, T, V] logits against [B, T] labels, -100 where a position does not count; no shift."
+    if logits.shape[:2] != labels.shape:
+        raise DistillInputError(f"masked_ce: logits {tuple(logits.shape)} do not match labels {tuple(labels.shape)}")
+    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+
+def mlm_term(name: str = "mlm", weight: float = 1.0, labels: str = "batch.mlm_labels") -> LossTerm:
+    "The masked-LM loss on `labels` (BERT pretraining; DistilBERT's L_mlm)."
+    return LossTerm(name, lambda s: masked_ce(s["student.logits"], s[labels]), weight, ("student.logits", labels))
 
 # %% ../nbs/10_losses.ipynb #f6024c65
 def kd_term(name: str = "kd", divergence: str = "forward_kl",

@@ -10,8 +10,9 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 import torch
+import torch.nn.functional as F
 from torch import nn
-from transformers import BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
+from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
 from transformers import PreTrainedTokenizerFast
 from .core import atomic_directory, canonical_json, load_settings, sha256_hex, package_version
 from .tasks import get_task
@@ -19,8 +20,8 @@ from .tasks import get_task
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'MODEL_SIZES', 'train_tokenizer', 'get_tokenizer', 'family_of', 'size_config', 'MLPClassifier',
            'SmallCNN', 'build_model', 'n_params', 'encode_prompt', 'encode_completion', 'encode_sft', 'pad_batch',
-           'make_batcher', 'greedy_generate', 'document_nll', 'ModelFolderError', 'resolve_device', 'ensure_pad_token',
-           'load_model_folder', 'tokenizer_plan']
+           'make_batcher', 'mlm_mask', 'mlm_windows', 'mlm_batcher', 'greedy_generate', 'document_nll',
+           'ModelFolderError', 'resolve_device', 'ensure_pad_token', 'load_model_folder', 'tokenizer_plan']
 
 # %% ../nbs/03_models.ipynb #371305b5
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<mask>", "<cls>", "<sep>"]
@@ -83,7 +84,9 @@ MODEL_SIZES = {
     "encoder": {
         "teacher": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, intermediate_size=1024),
         "student-3": dict(hidden_size=256, num_hidden_layers=3, num_attention_heads=4, intermediate_size=1024),
-        "student-2": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512)},
+        "student-2": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512),
+        # MiniLM's teacher assistant: between the teacher and the smallest student in depth and width
+        "assistant": dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=3, intermediate_size=768)},
     "mlp": {
         "teacher": dict(arch="mlp", hidden=[1200, 1200], dropout=0.2),
         "student": dict(arch="mlp", hidden=[32], dropout=0.0),
@@ -129,7 +132,8 @@ class SmallCNN(nn.Module):
         return self.head(self.dropout(x.flatten(1)))
 
 # %% ../nbs/03_models.ipynb #c11c61ca
-def build_model(task: str, size: str, tokenizer: PreTrainedTokenizerFast | None = None, seed: int = 0) -> nn.Module:
+def build_model(task: str, size: str, tokenizer: PreTrainedTokenizerFast | None = None, seed: int = 0,
+                head: str = "task") -> nn.Module:  # encoders: "task" (classifier) or "mlm" (masked-LM head)
     "A freshly initialised model of a named size for a task."
     torch.manual_seed(seed)
     cfg, fam = size_config(task, size), family_of(task)
@@ -143,10 +147,11 @@ def build_model(task: str, size: str, tokenizer: PreTrainedTokenizerFast | None 
                         bos_token_id=tokenizer.bos_token_id,
                         eos_token_id=tokenizer.eos_token_id, **cfg)
         return LlamaForCausalLM(c)
+    if head not in ("task", "mlm"): raise ValueError(f"head={head!r}; choose task or mlm")
     n_labels = len(get_task(task).labels)
     c = BertConfig(vocab_size=vocab, max_position_embeddings=128, num_labels=n_labels,
                    pad_token_id=tokenizer.pad_token_id, **cfg)
-    return BertForSequenceClassification(c)
+    return BertForSequenceClassification(c) if head == "task" else BertForMaskedLM(c)
 
 # %% ../nbs/03_models.ipynb #38ad6926
 def n_params(model: nn.Module) -> int: return sum(p.numel() for p in model.parameters())
@@ -216,6 +221,50 @@ def make_batcher(task, tokenizer, cfg, split: str | None = None):  # cfg: a Trai
         idx = torch.tensor([rng.randrange(len(y)) for _ in range(bs)])
         return {"x": X[idx], "labels": y[idx]}
     return img_batch
+
+# %% ../nbs/03_models.ipynb #d1a74521
+def mlm_mask(input_ids: torch.Tensor,  # [B, T] token ids
+             tokenizer,  # gives mask_token_id, the special ids and the vocabulary size
+             generator: torch.Generator,  # the masking's randomness
+             p: float = 0.15) -> tuple:  # the fraction of ordinary positions chosen
+    "(masked ids, labels): BERT's 80/10/10 masking of ordinary (non-special) positions; labels -100 elsewhere."
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
+    can = ~torch.isin(input_ids, special)
+    r = torch.rand(input_ids.shape, generator=generator)
+    chosen = (r < p) & can
+    lone = ~chosen.any(1) & can.any(1)  # a row with nothing chosen gets its lowest draw
+    if lone.any(): chosen[lone] |= F.one_hot(r.masked_fill(~can, 2.0)[lone].argmin(1), input_ids.shape[1]).bool()
+    u = torch.rand(input_ids.shape, generator=generator)
+    ordinary = torch.tensor([i for i in range(len(tokenizer)) if i not in set(special.tolist())])
+    ids = input_ids.clone()
+    ids[chosen & (u < 0.8)] = tokenizer.mask_token_id
+    rand = chosen & (u >= 0.8) & (u < 0.9)
+    ids[rand] = ordinary[torch.randint(len(ordinary), (int(rand.sum()),), generator=generator)]
+    return ids, torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+
+# %% ../nbs/03_models.ipynb #913a7ab8
+def mlm_windows(tokenizer, texts: Sequence[str], max_len: int) -> dict:
+    "Every text cut into windows of at most max_len tokens with the encoder's specials, padded: input_ids, mask."
+    body, wins = max_len - 2, []
+    for ids in tokenizer(list(texts), add_special_tokens=False).input_ids:
+        wins += [ids[i:i + body] for i in range(0, max(len(ids), 1), body) if ids[i:i + body]]
+    x = torch.full((len(wins), max_len), tokenizer.pad_token_id)
+    for j, w in enumerate(wins):
+        w = [tokenizer.cls_token_id, *w, tokenizer.sep_token_id]
+        x[j, :len(w)] = torch.tensor(w)
+    return {"input_ids": x, "attention_mask": (x != tokenizer.pad_token_id).long()}
+
+def mlm_batcher(tokenizer, texts: Sequence[str], batch_size: int, max_len: int, p: float = 0.15):
+    """A function rng -> masked batch (input_ids, attention_mask, mlm_labels, and the unmasked `clean_ids`) over
+    windows of `texts`; the masking is drawn from the same rng, so batches are a pure function of it."""
+    w = mlm_windows(tokenizer, texts, max_len)
+    def batch(rng):
+        idx = torch.tensor([rng.randrange(len(w["input_ids"])) for _ in range(batch_size)])
+        clean = w["input_ids"][idx]
+        ids, labels = mlm_mask(clean, tokenizer, torch.Generator().manual_seed(rng.getrandbits(63)), p)
+        return {"input_ids": ids, "attention_mask": w["attention_mask"][idx], "mlm_labels": labels,
+                "clean_ids": clean}
+    return batch
 
 # %% ../nbs/03_models.ipynb #2f2a06f7
 @torch.no_grad()

@@ -58,6 +58,7 @@ class Task:
     vocab_size: int = 0  # the zoo tokenizer's vocabulary (0: the task has no text)
     family: str = "causal"  # the zoo model family: causal | encoder | mlp
     train_configs: dict = {}  # profile -> TrainConfig for zoo models
+    pretrain_configs: dict = {}  # profile -> TrainConfig of a masked-LM pretraining stage (encoder tasks)
     headline_metric: str = "accuracy"  # the metric tables lead with
     lower_is_better: bool = False  # True for e.g. perplexity
 
@@ -113,6 +114,20 @@ def train_config(self: Task, profile: str) -> TrainConfig:
 def texts(self: Task, split: str = "train") -> list:
     "Text for training a tokenizer: prompts and targets."
     return [self.prompt(r) + " " + self.target_text(r) for r in self.rows(split)]
+
+# %% ../nbs/02_tasks.ipynb #e6c4ca5c
+@patch
+def pretrain_texts(self: Task, split: str = "train") -> list:
+    "Unlabelled text a zoo encoder is pretrained on with masked-LM before it learns the task (default: `texts`)."
+    return self.texts(split)
+
+@patch
+def pretrain_config(self: Task, profile: str) -> TrainConfig:
+    "The masked-LM pretraining budget in a profile; tasks without one say so."
+    if profile not in self.pretrain_configs:
+        raise ValueError(f"task {self.name} has no masked-LM pretraining budget for profile={profile!r} "
+                         f"(pretrain_configs: {', '.join(self.pretrain_configs) or 'none'})")
+    return self.pretrain_configs[profile]
 
 # %% ../nbs/02_tasks.ipynb #9edc4451
 @patch
@@ -782,6 +797,10 @@ class Topics(Task):
     vocab_size, family = 1500, "encoder"
     train_configs = {"quick": TrainConfig(steps=200, batch_size=32, lr=5e-4, warmup=0.1, max_len=48, eval_rows=0),
                      "full": TrainConfig(steps=2000, batch_size=32, lr=5e-4, warmup=0.1, max_len=48, eval_rows=0)}
+    # masked-LM pretraining of the encoder teachers (issue 16): the unlabelled topic documents plus the prose of the
+    # bundled `corpus` (pydoc paragraphs), the "general domain" BERT saw as Wikipedia
+    pretrain_configs = {"quick": TrainConfig(steps=300, batch_size=32, lr=1e-3, warmup=0.06, max_len=48),
+                        "full": TrainConfig(steps=3000, batch_size=32, lr=7e-4, warmup=0.06, max_len=48)}
     splits = {"teacher_train": 0.40, "train": 0.02, "unlabeled": 0.38, "valid": 0.10, "test": 0.10}
     labels = TOPICS
 
@@ -814,6 +833,13 @@ class Topics(Task):
 
     def prompt(self, row: Mapping) -> str: return row["input"]["text"]
     def texts(self, split: str = "teacher_train") -> list: return [r["input"]["text"] for r in self.rows(split)]
+
+    def pretrain_texts(self, split: str = "train") -> list:
+        "Masked-LM text: 'train' is the unlabelled split plus corpus prose; 'valid' the valid split plus other prose."
+        docs = self.texts("unlabeled" if split == "train" else "valid")
+        prose = [p.strip() for r in get_task("corpus").rows("train" if split == "train" else "valid")
+                 if r["kind"] == "doc" for p in r["text"].split("\n\n") if len(p.split()) >= 8]
+        return docs + prose
 
     def score(self, predictions: Sequence[int], rows: Sequence[Mapping]) -> dict:
         "Accuracy and macro-F1."

@@ -30,6 +30,8 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "faults": ("tests/test_faults.py", "hand_edited or second_writer or auth_failure or losses_reject"),
     # packed top-k storage (issue 15)
     "topk": ("tests/test_topk.py", "round_trip or adversarial or bad_rows"),
+    # transformer KD (issue 16): layer maps, initialisation, BERT masking, masked-LM and patient losses
+    "transformer_kd": ("tests/test_transformer_kd.py", "layer_maps or init_from_teacher or mlm_mask or masked_ce or pkd"),
 }
 
 @dataclass
@@ -44,6 +46,22 @@ class Mutant:
 
 M = Mutant
 MUTANTS = [
+    # transformer KD (nbs/17_encoders.ipynb; the masking in nbs/03_models.ipynb, the losses in nbs/10_losses.ipynb)
+    M("transformer_kd", "init-from-the-first-blocks", "the student copies the teacher's first M blocks, not every other",
+      "fastdistill/encoders.py", "return [2 * i for i in range(M)]", "return list(range(M))"),
+    M("transformer_kd", "pkd-skip-off-by-one", "PKD-Skip maps to the block after the intended one",
+      "fastdistill/encoders.py", "if scheme == \"skip\": return [m * N // M - 1 for m in range(1, M)]",
+      "if scheme == \"skip\": return [m * N // M for m in range(1, M)]"),
+    M("transformer_kd", "pkd-last-off-by-one", "PKD-Last takes the teacher's top block among its targets",
+      "fastdistill/encoders.py", "if scheme == \"last\": return [N - M + m - 1 for m in range(1, M)]",
+      "if scheme == \"last\": return [N - M + m for m in range(1, M)]"),
+    M("transformer_kd", "pkd-unnormalised", "the patient loss between raw, not L2-normalised, states",
+      "fastdistill/losses.py", "(F.normalize(s, dim=-1) - F.normalize(t, dim=-1)).pow(2)", "(s - t).pow(2)"),
+    M("transformer_kd", "specials-maskable", "BERT masking that may choose <cls>, <sep> or padding",
+      "fastdistill/models.py", "chosen = (r < p) & can", "chosen = r < p"),
+    M("transformer_kd", "mlm-shifted", "the masked-LM loss with a causal shift",
+      "fastdistill/losses.py", "return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)",
+      "return causal_ce(logits, labels)"),
     # divergences (nbs/10_losses.ipynb): what every KD method builds on
     M("losses", "student-not-softened", "temperature applied to the teacher only (fused kernel)",
       "fastdistill/losses.py", "lq, lp = F.log_softmax(x if tau == 1 else x / tau, -1)", "lq, lp = F.log_softmax(x, -1)"),
@@ -212,6 +230,7 @@ def _preload():
     scratch copy afresh."""
     import pytest, fastdistill.methods.born_again, fastdistill.methods.fitnets  # noqa: F401
     import fastdistill.methods.hinton, fastdistill.methods.lit, fastdistill.methods.sparse_kd  # noqa: F401
+    import fastdistill.encoders  # noqa: F401
 
 def _run_forked(pkg_root: Path, select: str) -> tuple:
     "Fork (the dependencies are already imported), import fastdistill from `pkg_root` in the child, run pytest."

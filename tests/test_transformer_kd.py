@@ -1,0 +1,62 @@
+"""Transformer KD (issue 16): layer maps, initialisation from teacher blocks, BERT's masking, the masked-LM and patient
+losses, with exact values; these are the fast tests the mutation check runs for the transformer-KD pieces."""
+import torch
+import pytest
+from transformers import BertConfig, BertForMaskedLM
+from fastdistill.encoders import init_from_teacher, layer_map
+from fastdistill.losses import DistillInputError, masked_ce, pkd_loss
+from fastdistill.models import mlm_mask
+
+def _bert(layers, hidden=32, heads=2, seed=0, vocab=40):
+    torch.manual_seed(seed)
+    return BertForMaskedLM(BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+                                      num_attention_heads=heads, intermediate_size=64, max_position_embeddings=32,
+                                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+
+class _Tok:  # what mlm_mask reads from a tokenizer
+    all_special_ids, mask_token_id = [0, 1, 2, 3], 3
+    def __len__(self): return 40
+
+def test_layer_maps_are_the_papers():
+    assert layer_map(4, 12, "uniform") == [2, 5, 8, 11]  # TinyBERT g(m) = 3m
+    assert layer_map(6, 12, "skip") == [1, 3, 5, 7, 9] and layer_map(6, 12, "last") == [6, 7, 8, 9, 10]  # PKD
+    assert layer_map(3, 6, "alternate") == [0, 2, 4] and layer_map(3, 6, "uniform") == [1, 3, 5]
+    with pytest.raises(DistillInputError, match="every other"): layer_map(4, 6, "alternate")
+
+def test_init_from_teacher_copies_exactly_the_intended_blocks():
+    t, s = _bert(6, seed=0), _bert(3, seed=1)
+    init_from_teacher(s, t, layer_map(3, 6, "alternate"))
+    for i, l in enumerate([0, 2, 4]):
+        for p, q, r in zip(s.bert.encoder.layer[i].parameters(), t.bert.encoder.layer[l].parameters(),
+                           t.bert.encoder.layer[l + 1].parameters()):
+            assert torch.equal(p, q) and (p.ndim < 2 or not torch.equal(p, r))  # biases start equal (zero)
+    assert torch.equal(s.bert.embeddings.word_embeddings.weight, t.bert.embeddings.word_embeddings.weight)
+    assert torch.equal(s.cls.predictions.transform.dense.weight, t.cls.predictions.transform.dense.weight)
+    with pytest.raises(DistillInputError, match="cannot be initialised"): init_from_teacher(_bert(2, hidden=16), t, [0, 2])
+
+def test_mlm_mask_chooses_only_ordinary_tokens_and_splits_80_10_10():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, 40, (400, 50), generator=g)
+    ids[:, 0], ids[:, -1], ids[:, 30:] = 1, 2, 0  # cls, sep, padding
+    m, lab = mlm_mask(ids, _Tok(), torch.Generator().manual_seed(1))
+    chosen = lab != -100
+    special = ids < 4
+    assert not chosen[special].any() and torch.equal(m[special], ids[special])
+    assert torch.equal(lab[chosen], ids[chosen]) and torch.equal(m[~chosen], ids[~chosen])
+    assert abs(chosen.sum() / (~special).sum() - 0.15) < 0.01
+    frac = lambda x: float(x.sum() / chosen.sum())
+    assert abs(frac(m[chosen] == 3) - 0.8) < 0.03 and abs(frac(m[chosen] == ids[chosen]) - 0.1 - 0.1 / 36) < 0.03
+    assert not (m[chosen] < 3).any()  # random replacements are ordinary tokens
+
+def test_masked_ce_does_not_shift():
+    lg = torch.randn(1, 3, 5); lab = torch.tensor([[4, -100, 1]])
+    lp = torch.log_softmax(lg, -1)
+    assert torch.allclose(masked_ce(lg, lab), -(lp[0, 0, 4] + lp[0, 2, 1]) / 2)
+
+def test_pkd_loss_is_the_distance_of_l2_normalised_states():
+    g = torch.Generator().manual_seed(0)
+    a0, a1, b0, b1 = (torch.randn(3, 8, generator=g) * 3 for _ in range(4))
+    d = lambda a, b: ((a / a.norm(dim=-1, keepdim=True) - b / b.norm(dim=-1, keepdim=True)) ** 2).sum(-1).mean()
+    assert torch.allclose(pkd_loss([a0, a1], [b0, b1]), d(a0, b0) + d(a1, b1), atol=1e-6)
+    assert torch.allclose(pkd_loss(a0, 5 * a0), torch.tensor(0.0), atol=1e-6)  # only directions meet
+    assert layer_map(3, 6, "last") == [3, 4] and layer_map(3, 6, "skip") == [1, 3]
