@@ -101,13 +101,17 @@ def make_row(self: Task, input: Mapping, target: Any, **extra) -> dict:
     return {"sample_id": sid, "task": self.name, "split": split, "input": dict(input), "target": target, **extra}
 
 # %% ../nbs/02_tasks.ipynb #60387de3
+def _budget(task: Task, configs: dict, what: str, profile: str) -> TrainConfig:
+    "The TrainConfig of `profile` in one of a task's budget tables; an unknown profile names the known ones."
+    if profile not in configs:
+        raise ValueError(f"profile={profile!r} is not allowed for the {what} budget of task {task.name}; choose one of "
+                         f"{', '.join(configs) or 'none (the task has none)'}")
+    return configs[profile]
+
 @patch
 def train_config(self: Task, profile: str) -> TrainConfig:
     "The zoo training budget in a profile (quick | full)."
-    if profile not in self.train_configs:
-        raise ValueError(f"profile={profile!r} is not allowed for task {self.name}; choose one of "
-                         f"{', '.join(self.train_configs)}")
-    return self.train_configs[profile]
+    return _budget(self, self.train_configs, "zoo training", profile)
 
 # %% ../nbs/02_tasks.ipynb #97f57d57
 @patch
@@ -124,10 +128,7 @@ def pretrain_texts(self: Task, split: str = "train") -> list:
 @patch
 def pretrain_config(self: Task, profile: str) -> TrainConfig:
     "The masked-LM pretraining budget in a profile; tasks without one say so."
-    if profile not in self.pretrain_configs:
-        raise ValueError(f"task {self.name} has no masked-LM pretraining budget for profile={profile!r} "
-                         f"(pretrain_configs: {', '.join(self.pretrain_configs) or 'none'})")
-    return self.pretrain_configs[profile]
+    return _budget(self, self.pretrain_configs, "masked-LM pretraining", profile)
 
 # %% ../nbs/02_tasks.ipynb #9edc4451
 @patch
