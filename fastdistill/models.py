@@ -235,7 +235,8 @@ def mlm_mask(input_ids: torch.Tensor,  # [B, T] token ids
     lone = ~chosen.any(1) & can.any(1)  # a row with nothing chosen gets its lowest draw
     if lone.any(): chosen[lone] |= F.one_hot(r.masked_fill(~can, 2.0)[lone].argmin(1), input_ids.shape[1]).bool()
     u = torch.rand(input_ids.shape, generator=generator)
-    ordinary = torch.tensor([i for i in range(len(tokenizer)) if i not in set(special.tolist())])
+    vocab = torch.arange(len(tokenizer))
+    ordinary = vocab[~torch.isin(vocab, special)]
     ids = input_ids.clone()
     ids[chosen & (u < 0.8)] = tokenizer.mask_token_id
     rand = chosen & (u >= 0.8) & (u < 0.9)
