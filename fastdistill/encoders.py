@@ -11,6 +11,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from .eval import agreement, heldout_kl
 from .losses import DistillInputError
 from .taps import block_list
 from .models import mlm_batcher
@@ -85,9 +86,7 @@ def encoder_scores(student: nn.Module, teacher: nn.Module | None, tokenizer, tas
         teacher.eval()
         tl = _class_logits(teacher, tokenizer, texts, max_len)
         out["teacher_accuracy"] = float((tl.argmax(-1) == y).float().mean())
-        out["agreement"] = float((s.argmax(-1) == tl.argmax(-1)).float().mean())
-        lp, lq = F.log_softmax(tl, -1), F.log_softmax(s, -1)
-        out["kl_to_teacher"] = float((lp.exp() * (lp - lq)).sum(-1).mean())
+        out["agreement"], out["kl_to_teacher"] = agreement(s, tl), heldout_kl(tl, s)
     return out
 
 @torch.no_grad()
