@@ -796,8 +796,8 @@ class Topics(Task):
     "Six-way topic classification with decoys, ambiguity and label noise; big unlabelled transfer set."
     name, kind, version = "topics", "classification", 1
     vocab_size, family = 1500, "encoder"
-    train_configs = {"quick": TrainConfig(steps=200, batch_size=32, lr=5e-4, warmup=0.1, max_len=48, eval_rows=0),
-                     "full": TrainConfig(steps=2000, batch_size=32, lr=5e-4, warmup=0.1, max_len=48, eval_rows=0)}
+    train_configs = {"quick": TrainConfig(steps=400, batch_size=32, lr=1e-3, warmup=0.1, max_len=48, eval_rows=0),
+                     "full": TrainConfig(steps=3000, batch_size=32, lr=1e-3, warmup=0.1, max_len=48, eval_rows=0)}
     # masked-LM pretraining of the encoder teachers (issue 16): the unlabelled topic documents plus the prose of the
     # bundled `corpus` (pydoc paragraphs), the "general domain" BERT saw as Wikipedia
     pretrain_configs = {"quick": TrainConfig(steps=300, batch_size=32, lr=1e-3, warmup=0.06, max_len=48),
