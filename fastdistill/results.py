@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib, json, math, os, pkgutil, platform, subprocess, time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 from .core import atomic_write_text, find_settings_file, package_version, utc_now
 from .eval import compare_seeds
 
@@ -30,6 +30,7 @@ class Study:
     profiles: dict  # profile → keyword arguments of `run` (JSON values)
     keys: tuple  # the columns that identify a row
     claim: str = ""  # which comparison isolates the paper's claim
+    timings: tuple = ()  # wall-clock columns (e.g. latency): stored and shown, checked for presence, never compared
     def config(self, profile: str = "quick", overrides: dict | None = None) -> dict:
         "The profile's config with `overrides` on top; unknown profiles and keys are errors."
         if profile not in self.profiles:
@@ -135,7 +136,8 @@ def read_results(path: str | Path, study: str | None = None) -> dict:
 # %% ../nbs/15_results.ipynb #5c7a0046
 def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-def diff_rows(stored: list, fresh: list, keys, tol: float = 0.0) -> list:
+def diff_rows(stored: list, fresh: list, keys, tol: float = 0.0,
+              timings: Sequence = ()) -> list:  # columns whose values are not compared (only their presence)
     "Every difference between two lists of rows matched on `keys`, as readable lines (empty: identical)."
     def index(rows, side):
         out = {}
@@ -153,6 +155,7 @@ def diff_rows(stored: list, fresh: list, keys, tol: float = 0.0) -> list:
         for c in sorted((ra.keys() | rb.keys()) - set(keys)):
             if c not in ra or c not in rb:
                 out.append(f"{name(k)}: column {c!r} only in the {'stored' if c in ra else 'fresh'} results")
+            elif c in timings: continue
             elif _num(ra[c]) and _num(rb[c]):
                 if abs(ra[c] - rb[c]) > tol:
                     out.append(f"{name(k)}: {c} {ra[c]:.6g} → {rb[c]:.6g} ({rb[c] - ra[c]:+.3g})")
@@ -208,7 +211,7 @@ def reproduce(study: Study | str, profile: str = "quick", overrides: dict | None
     r = Reproduction(s.name, profile, path, config, rows, round(wall, 1), stored)
     if stored:
         r.same_machine = all(stored["machine"].get(k) == here[k] for k in FINGERPRINT)
-        if r.comparable: r.diffs = diff_rows(stored["rows"], rows, s.keys, tol)
+        if r.comparable: r.diffs = diff_rows(stored["rows"], rows, s.keys, tol, s.timings)
     if write: write_results(path, s, profile, config, rows, wall, path.parent)
     return r
 

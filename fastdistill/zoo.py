@@ -13,31 +13,34 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 from safetensors.torch import load_file, save_file
-from transformers import BertForSequenceClassification, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import BertForMaskedLM, BertForSequenceClassification, LlamaForCausalLM, PreTrainedTokenizerFast
 from .core import atomic_directory, atomic_write_text, canonical_json, file_sha256, load_settings
 from .core import package_version, sha256_hex
 from .tasks import TrainConfig, get_task
-from .models import build_model, family_of, get_tokenizer, make_batcher, n_params, size_config
+from .models import build_model, family_of, get_tokenizer, make_batcher, mlm_batcher, n_params, size_config
 from .teachers import HFTeacher, register_teacher_kind
 from .eval import evaluate
-from .losses import sft_term
+from .losses import mlm_term, sft_term
 from .distiller import Distiller
+from .encoders import init_from_teacher, mlm_closeness
 
 # %% auto #0
-__all__ = ['train_supervised', 'ZooModel', 'get_teacher', 'get_student', 'zoo_teacher', 'zoo_table']
+__all__ = ['ENCODER_STAGES', 'train_supervised', 'ZooModel', 'get_teacher', 'get_student', 'zoo_teacher', 'get_encoder',
+           'zoo_table']
 
 # %% ../nbs/13_zoo.ipynb #9aef6779
 def train_supervised(model: nn.Module, batcher: Callable, cfg: TrainConfig, seed: int = 0,
-                     progress: bool = True) -> dict:
-    "Train `model` with the Distiller on one `sft_term`; returns seconds, tokens/s and the loss curve."
+                     progress: bool = True,
+                     terms: Sequence | None = None) -> dict:  # default: one sft_term (e.g. [mlm_term()] to pretrain)
+    "Train `model` with the Distiller on its labels (one `sft_term`); returns seconds, tokens/s and the loss curve."
     counts = []  # tokens (or examples) per batch drawn; the first is the preflight's look at the first batch
     def counted(rng):
         b = batcher(rng)
         counts.append(int(b["attention_mask"].sum()) if "attention_mask" in b else len(b["labels"]))
         return b
     torch.manual_seed(seed)
-    d = Distiller(model, [sft_term()], lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup, seed=seed,
-                  progress=progress, log_every=1, term_grad_norms=False)
+    d = Distiller(model, list(terms or [sft_term()]), lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
+                  seed=seed, progress=progress, log_every=1, term_grad_norms=False)
     t0 = time.perf_counter()
     losses = [l for _, l in d.fit(counted, cfg.steps).column("loss")]
     secs, tokens = time.perf_counter() - t0, sum(counts[1:])
@@ -88,7 +91,7 @@ def _save(model, tokenizer, folder: Path):
     if tokenizer is not None: tokenizer.save_pretrained(str(folder))
 
 # %% ../nbs/13_zoo.ipynb #35fb51f7
-def _load(task: str, size: str, folder: Path, info: dict):
+def _load(task: str, size: str, folder: Path, info: dict, head: str = "task"):
     "Load a cached model with safetensors only."
     fam = family_of(task)
     if fam == "mlp":
@@ -96,7 +99,7 @@ def _load(task: str, size: str, folder: Path, info: dict):
         model.load_state_dict(load_file(str(folder/"model.safetensors")))
         return model.eval(), None
     tok = PreTrainedTokenizerFast.from_pretrained(str(folder))
-    cls = LlamaForCausalLM if fam == "causal" else BertForSequenceClassification
+    cls = LlamaForCausalLM if fam == "causal" else BertForMaskedLM if head == "mlm" else BertForSequenceClassification
     return cls.from_pretrained(str(folder), use_safetensors=True).eval(), tok
 
 # %% ../nbs/13_zoo.ipynb #082d87a7
@@ -109,6 +112,23 @@ def _verify_files(folder: Path, info: dict) -> str | None:
     return None if info.get("files") else "zoo.json lists no files"
 
 # %% ../nbs/13_zoo.ipynb #59b3d6f0
+def _cached(folder: Path, retrain: bool, load: Callable, train: Callable) -> ZooModel:
+    "`load(info)` when `folder` holds an entry whose files verify; else `train()` (warning when it was damaged)."
+    if folder.exists() and not retrain:
+        try:
+            info = json.loads((folder/"zoo.json").read_text())
+            if (problem := _verify_files(folder, info)) is None: return load(info)
+        except Exception as e: problem = f"{type(e).__name__}: {e}"
+        warnings.warn(f"zoo cache entry {folder} is corrupted ({problem}); retraining it")
+    return train()
+
+def _write_entry(folder: Path, model: nn.Module, tokenizer, info: dict):
+    "Save weights, tokenizer and zoo.json (with every file's SHA-256) as one atomic directory."
+    with atomic_directory(folder) as tmp:
+        _save(model, tokenizer, tmp)
+        info["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        atomic_write_text(tmp/"zoo.json", json.dumps(info, indent=1, sort_keys=True))
+
 def get_teacher(task: str,  # a bundled task name
                 size: str = "teacher",  # a named size of the task's family
                 profile: str | None = None,  # quick|full (default: the profile setting)
@@ -122,15 +142,11 @@ def get_teacher(task: str,  # a bundled task name
     tokenizer = get_tokenizer(task, seed=seed) if family_of(task) != "mlp" else None
     key = _cache_key(task, size, profile, seed, tokenizer)
     folder = s.model_cache_dir/"zoo"/f"{task}-{size}-{profile}-s{seed}-{sha256_hex(canonical_json(key))[:12]}"
-    if folder.exists() and not retrain:
-        try:
-            info = json.loads((folder/"zoo.json").read_text())
-            if (problem := _verify_files(folder, info)) is None:
-                model, tok = _load(task, size, folder, info)
-                return ZooModel(model, tok, task, size, profile, folder, info)
-        except Exception as e: problem = f"{type(e).__name__}: {e}"
-        warnings.warn(f"zoo cache entry {folder} is corrupted ({problem}); retraining it")
-    return _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress)
+    def load(info):
+        model, tok = _load(task, size, folder, info)
+        return ZooModel(model, tok, task, size, profile, folder, info)
+    return _cached(folder, retrain, load,
+                   lambda: _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress))
 
 
 # %% ../nbs/13_zoo.ipynb #d5f5d592
@@ -146,10 +162,7 @@ def _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress
     metrics = evaluate(t, model, tokenizer, limit=cfg.eval_rows)
     info = {"key": key, "params": n_params(model), "train": stats, "eval_seconds": time.perf_counter() - t0,
             "metrics": metrics, "untrained_metrics": baseline, "created_with": package_version()}
-    with atomic_directory(folder) as tmp:
-        _save(model, tokenizer, tmp)
-        info["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
-        atomic_write_text(tmp/"zoo.json", json.dumps(info, indent=1, sort_keys=True))
+    _write_entry(folder, model, tokenizer, info)
     return ZooModel(model, tokenizer, task, size, profile, folder, info)
 
 
@@ -168,6 +181,64 @@ def zoo_teacher(task: str, profile: str = "quick", **kw) -> HFTeacher:
 register_teacher_kind("zoo", lambda cfg, task, store: zoo_teacher(task, cfg.profile),
                       tokenizer=lambda cfg, task: get_tokenizer(task))
 
+
+# %% ../nbs/13_zoo.ipynb #90849b88
+ENCODER_STAGES = ("mlm", "task")
+
+def _train_encoder(task, size, stage, profile, seed, tok, key, folder, parent, progress) -> ZooModel:
+    "Pretrain with masked-LM (stage 'mlm') or fine-tune `parent`'s encoder on the labels (stage 'task'); cache it."
+    t = get_task(task, seed=seed)
+    if stage == "mlm":
+        cfg, valid = t.pretrain_config(profile), t.pretrain_texts("valid")
+        model = build_model(task, size, tok, seed=seed, head="mlm")
+        score = lambda m: mlm_closeness(m, None, tok, valid, cfg.max_len)
+        batches, terms = mlm_batcher(tok, t.pretrain_texts("train"), cfg.batch_size, cfg.max_len), [mlm_term()]
+    else:
+        cfg = t.train_config(profile)
+        model = build_model(task, size, tok, seed=seed)
+        score = lambda m: evaluate(t, m, tok, limit=cfg.eval_rows)
+        batches, terms = make_batcher(t, tok, cfg), None
+    baseline = score(model)  # the untrained twin (same seed, before any weights are copied in)
+    if parent is not None: init_from_teacher(model, parent.model, range(size_config(task, size)["num_hidden_layers"]))
+    stats = train_supervised(model, batches, cfg, seed=seed, progress=progress, terms=terms)
+    model = model.cpu().eval()
+    t0 = time.perf_counter()
+    metrics = score(model)
+    info = {"key": key, "stage": stage, "params": n_params(model), "train": stats,
+            "eval_seconds": time.perf_counter() - t0, "metrics": metrics, "untrained_metrics": baseline,
+            "created_with": package_version()}
+    if parent is not None:
+        info["pretrained_from"] = {"folder": parent.path.name, "metrics": parent.info["metrics"],
+                                   "model.safetensors": parent.info["files"]["model.safetensors"]}
+    _write_entry(folder, model, tok, info)
+    return ZooModel(model, tok, task, size, profile, folder, info)
+
+def get_encoder(task: str = "topics",  # a task of the encoder family
+                size: str = "teacher",  # a named encoder size
+                stage: str = "task",  # "mlm": masked-LM pretrained; "task": that model fine-tuned on the labels
+                profile: str | None = None,  # quick|full (default: the profile setting)
+                seed: int | None = None,  # default: the seed setting
+                progress: bool = True,  # show training progress bars
+                retrain: bool = False) -> ZooModel:  # ignore the cache for this stage (not the one before it)
+    "A cached encoder: masked-LM pretrained on the task's unlabelled text, or that model fine-tuned on the task."
+    if stage not in ENCODER_STAGES: raise KeyError(f"unknown encoder stage {stage!r}; choose one of: "
+                                                   f"{', '.join(ENCODER_STAGES)}")
+    s = load_settings()
+    profile, seed = profile or s.profile, s.seed if seed is None else seed
+    t = get_task(task)
+    if family_of(task) != "encoder": raise KeyError(f"get_encoder: task {task!r} trains {family_of(task)} models, "
+                                                    "not encoders; use get_teacher")
+    size_config(task, size); t.pretrain_config(profile); t.train_config(profile)  # validate names early
+    tok = get_tokenizer(task, seed=seed)
+    parent = get_encoder(task, size, "mlm", profile, seed, progress) if stage == "task" else None
+    key = {**_cache_key(task, size, profile, seed, tok), "stage": stage, "pretrain": asdict(t.pretrain_config(profile))}
+    if parent is not None: key["pretrained_weights"] = parent.info["files"]["model.safetensors"]
+    folder = s.model_cache_dir/"zoo"/f"{task}-{size}-{stage}-{profile}-s{seed}-{sha256_hex(canonical_json(key))[:12]}"
+    def load(info):
+        model, tok_ = _load(task, size, folder, info, head="mlm" if stage == "mlm" else "task")
+        return ZooModel(model, tok_, task, size, profile, folder, info)
+    return _cached(folder, retrain, load,
+                   lambda: _train_encoder(task, size, stage, profile, seed, tok, key, folder, parent, progress))
 
 # %% ../nbs/13_zoo.ipynb #213760b4
 def zoo_table(models: Sequence[ZooModel]) -> list:

@@ -60,3 +60,58 @@ def test_pkd_loss_is_the_distance_of_l2_normalised_states():
     assert torch.allclose(pkd_loss([a0, a1], [b0, b1]), d(a0, b0) + d(a1, b1), atol=1e-6)
     assert torch.allclose(pkd_loss(a0, 5 * a0), torch.tensor(0.0), atol=1e-6)  # only directions meet
     assert layer_map(3, 6, "last") == [3, 4] and layer_map(3, 6, "skip") == [1, 3]
+
+# DistilBERT (nbs/methods/distilbert.ipynb)
+import torch.nn.functional as F
+from fastdistill.methods.distilbert import distilbert_student, distilbert_terms, finetune_encoder, hidden_cosine_term
+from fastdistill.methods.distilbert import soft_ce_term
+from fastdistill.models import build_model, get_tokenizer
+
+def _kl(t, s, tau):  # KL(softmax(t/τ) ‖ softmax(s/τ)) for one position, by hand
+    p, q = F.softmax(t / tau, -1), F.softmax(s / tau, -1)
+    return float((p * (p.log() - q.log())).sum())
+
+def test_distilbert_soft_ce_is_tau2_kl_at_masked_positions_only():
+    torch.manual_seed(0)
+    t, s = torch.randn(2, 4, 7) * 3, torch.randn(2, 4, 7) * 3
+    labels = torch.full((2, 4), -100); labels[0, 2], labels[1, 0] = 5, 1
+    sig = {"student.logits": s, "teacher.logits": t, "batch.mlm_labels": labels}
+    want = 5.0 * 4.0 * (_kl(t[0, 2], s[0, 2], 2.0) + _kl(t[1, 0], s[1, 0], 2.0)) / 2  # weight 5, τ² = 4, mean of two
+    assert soft_ce_term()(sig).item() == pytest.approx(want, rel=1e-5)
+    assert soft_ce_term(temperature=1.0, weight=1.0)(sig).item() == pytest.approx(
+        (_kl(t[0, 2], s[0, 2], 1.0) + _kl(t[1, 0], s[1, 0], 1.0)) / 2, rel=1e-5)
+
+def test_distilbert_hidden_cosine_ignores_padding_and_scale():
+    torch.manual_seed(0)
+    h = torch.randn(1, 3, 8)
+    g = h.clone(); g[0, 2] = -h[0, 2]  # the last position points the other way, but it is padding
+    mask = torch.tensor([[1, 1, 0]])
+    sig = {"student.hidden_states@-1": 2 * g, "teacher.hidden_states@-1": h, "batch.attention_mask": mask}
+    assert hidden_cosine_term()(sig).item() == pytest.approx(0.0, abs=1e-6)
+    sig["batch.attention_mask"] = torch.ones(1, 3, dtype=torch.long)  # now it counts: 1 - cos = 2 at one of 3 tokens
+    assert hidden_cosine_term()(sig).item() == pytest.approx(2 / 3, rel=1e-5)
+
+def test_distilbert_terms_weights_and_ablation():
+    assert [(t.name, t.weight) for t in distilbert_terms()] == [("soft_ce", 5.0), ("mlm", 2.0), ("cos", 1.0)]
+    assert distilbert_terms()[0].params == {"temperature": 2.0}
+    assert [t.name for t in distilbert_terms(w_ce=0, w_cos=0)] == ["mlm"]
+
+def test_distilbert_student_takes_every_other_teacher_block():
+    tok = get_tokenizer("topics")
+    teacher = build_model("topics", "teacher", tok, seed=0, head="mlm")
+    student, copied = distilbert_student(teacher, tok, seed=1)
+    assert [copied[f"bert.encoder.layer.{i}"] for i in range(3)] == [f"bert.encoder.layer.{l}" for l in (0, 2, 4)]
+    for i, l in enumerate((0, 2, 4)):
+        for p, q in zip(student.bert.encoder.layer[i].parameters(), teacher.bert.encoder.layer[l].parameters()):
+            assert torch.equal(p, q)
+    assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
+    random_student, none = distilbert_student(teacher, tok, init="random", seed=1)
+    assert none == {} and not torch.equal(random_student.bert.embeddings.word_embeddings.weight,
+                                          teacher.bert.embeddings.word_embeddings.weight)
+
+def test_distilbert_finetune_starts_from_the_distilled_encoder():
+    tok = get_tokenizer("topics")
+    enc = build_model("topics", "student-3", tok, seed=3, head="mlm")
+    clf, _ = finetune_encoder(enc, tok, steps=0, seed=0)
+    for p, q in zip(clf.bert.encoder.parameters(), enc.bert.encoder.parameters()): assert torch.equal(p, q)
+    assert torch.equal(clf.bert.embeddings.word_embeddings.weight, enc.bert.embeddings.word_embeddings.weight)

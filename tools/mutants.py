@@ -32,6 +32,7 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "topk": ("tests/test_topk.py", "round_trip or adversarial or bad_rows"),
     # transformer KD (issue 16): layer maps, initialisation, BERT masking, masked-LM and patient losses
     "transformer_kd": ("tests/test_transformer_kd.py", "layer_maps or init_from_teacher or mlm_mask or masked_ce or pkd"),
+    "distilbert": ("tests/test_transformer_kd.py", "distilbert"),
 }
 
 @dataclass
@@ -62,6 +63,21 @@ MUTANTS = [
     M("transformer_kd", "mlm-shifted", "the masked-LM loss with a causal shift",
       "fastdistill/losses.py", "return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)",
       "return causal_ce(logits, labels)"),
+    # DistilBERT (nbs/methods/distilbert.ipynb)
+    M("distilbert", "soft-ce-every-position", "the soft-target loss over every position, not only the masked ones",
+      "fastdistill/methods/distilbert.py", "mask=s[labels] != -100,", "mask=None,"),
+    M("distilbert", "soft-ce-without-t2", "the soft-target loss without the τ² factor",
+      "fastdistill/methods/distilbert.py", "temperature=temperature)", "temperature=temperature, scale_t2=False)"),
+    M("distilbert", "soft-ce-reversed", "KL(student ‖ teacher) instead of the teacher's distribution as the target",
+      "fastdistill/methods/distilbert.py", '"forward_kl", mask=', '"reverse_kl", mask='),
+    M("distilbert", "cosine-over-padding", "the hidden-state cosine averaged over padding positions too",
+      "fastdistill/methods/distilbert.py", 'cosine_hidden(s[s_sig], s[t_sig], s["batch.attention_mask"])', "cosine_hidden(s[s_sig], s[t_sig], None)"),
+    M("distilbert", "init-from-upper-blocks", "the student initialised from teacher blocks 1, 3, 5 (uniform map)",
+      "fastdistill/methods/distilbert.py", 'teacher_mlm.config.num_hidden_layers, "alternate")', 'teacher_mlm.config.num_hidden_layers, "uniform")'),
+    M("distilbert", "finetune-from-scratch", "fine-tuning a fresh classifier instead of the distilled encoder",
+      "fastdistill/methods/distilbert.py", "if encoder is not None: init_from_teacher(clf, encoder,", "if False: init_from_teacher(clf, encoder,"),
+    M("distilbert", "weights-swapped", "the soft-target and masked-LM weights swapped (2 : 5 instead of 5 : 2)",
+      "fastdistill/methods/distilbert.py", "w_ce: float = 5.0, w_mlm: float = 2.0", "w_ce: float = 2.0, w_mlm: float = 5.0"),
     # divergences (nbs/10_losses.ipynb): what every KD method builds on
     M("losses", "student-not-softened", "temperature applied to the teacher only (fused kernel)",
       "fastdistill/losses.py", "lq, lp = F.log_softmax(x if tau == 1 else x / tau, -1)", "lq, lp = F.log_softmax(x, -1)"),
