@@ -151,7 +151,7 @@ def distilbert_table(seeds: list, general_steps: int, finetune_steps: int, batch
 
 STUDY = register_study(Study(
     "distilbert", distilbert_table,
-    {"quick": {"seeds": [0, 1], "general_steps": 40, "finetune_steps": 40, "batch_size": 16, "eval_limit": 300},
+    {"quick": {"seeds": [0, 1], "general_steps": 40, "finetune_steps": 10, "batch_size": 16, "eval_limit": 200},
      "full": {"seeds": [0, 1, 2], "general_steps": 400, "finetune_steps": 300, "batch_size": 32, "eval_limit": 0}},
     keys=("method", "seed"), timings=("ms_b1", "ms_b32"),
     claim="DistilBERT vs random init isolates the teacher-layer initialisation (same triple loss and budget); "
