@@ -116,6 +116,7 @@ def _speed_and_size(model: nn.Module, tokenizer, texts) -> dict:
     return {"params": n_params(model), "ms_b1": round(latency_ms(model, tokenizer, texts, 1), 3),
             "ms_b32": round(latency_ms(model, tokenizer, texts, 32, reps=5), 4)}
 
+# %% ../../nbs/methods/distilbert.ipynb #2252e0c5
 def train_distilbert(arm: str, seed: int, teacher_mlm: nn.Module, teacher_clf: nn.Module, data: EncoderData,
                      general_steps: int, finetune_steps: int, size: str = "student-3",
                      teacher_accuracy: float | None = None) -> tuple:
