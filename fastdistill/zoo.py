@@ -213,6 +213,7 @@ def _train_encoder(task, size, stage, profile, seed, tok, key, folder, parent, p
     _write_entry(folder, model, tok, info)
     return ZooModel(model, tok, task, size, profile, folder, info)
 
+# %% ../nbs/13_zoo.ipynb #03386a7e
 def get_encoder(task: str = "topics",  # a task of the encoder family
                 size: str = "teacher",  # a named encoder size
                 stage: str = "task",  # "mlm": masked-LM pretrained; "task": that model fine-tuned on the labels
