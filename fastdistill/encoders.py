@@ -7,18 +7,21 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/encoders.html.md"""
 # %% ../nbs/17_encoders.ipynb #f616bbac
 from __future__ import annotations
 import statistics, time
-from typing import Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from .distiller import Distiller
 from .eval import agreement, heldout_kl
-from .losses import DistillInputError
+from .losses import DistillInputError, sft_term
 from .taps import block_list
-from .models import mlm_batcher
+from .models import build_model, make_batcher, mlm_batcher, n_params, size_config
 from .tasks import get_task
 
 # %% auto #0
-__all__ = ['LAYER_SCHEMES', 'layer_map', 'init_from_teacher', 'encoder_scores', 'mlm_closeness', 'latency_ms']
+__all__ = ['LAYER_SCHEMES', 'layer_map', 'init_from_teacher', 'class_logits', 'encoder_scores', 'mlm_closeness', 'latency_ms',
+           'EncoderData', 'encoder_data', 'finetune_encoder', 'speed_and_size', 'score_student']
 
 # %% ../nbs/17_encoders.ipynb #d9607df5
 LAYER_SCHEMES = ("uniform", "skip", "last", "alternate")
@@ -72,9 +75,17 @@ def _class_logits(model: nn.Module, tokenizer, texts: Sequence[str], max_len: in
         out.append(model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits.float())
     return torch.cat(out)
 
-def encoder_scores(student: nn.Module, teacher: nn.Module | None, tokenizer, task="topics", split: str = "test",
-                   limit: int = 0, max_len: int | None = None) -> dict:
-    "Accuracy of the student; with a teacher also its accuracy, agreement and KL(teacher ‖ student) per example."
+def class_logits(model: nn.Module, tokenizer, task="topics", split: str = "test", limit: int = 0,
+                 max_len: int | None = None) -> torch.Tensor:
+    "A classifier's logits [n, classes] on the rows `encoder_scores` scores (the same `task.sample(split, limit)`)."
+    t = get_task(task) if isinstance(task, str) else task
+    texts = [t.prompt(r) for r in t.sample(split, limit)]
+    return _class_logits(model.eval(), tokenizer, texts, max_len or t.train_config("quick").max_len)
+
+def encoder_scores(student: nn.Module, teacher: nn.Module | torch.Tensor | None, tokenizer, task="topics",
+                   split: str = "test", limit: int = 0, max_len: int | None = None) -> dict:
+    """Accuracy of the student; with a teacher (a model, or its logits on the same rows, computed once per study)
+    also the teacher's accuracy, agreement and KL(teacher ‖ student) per example."""
     t = get_task(task) if isinstance(task, str) else task
     rows = t.sample(split, limit)
     texts, y = [t.prompt(r) for r in rows], torch.tensor([r["target"] for r in rows])
@@ -83,8 +94,10 @@ def encoder_scores(student: nn.Module, teacher: nn.Module | None, tokenizer, tas
     s = _class_logits(student, tokenizer, texts, max_len)
     out = {"n": len(rows), "accuracy": float((s.argmax(-1) == y).float().mean())}
     if teacher is not None:
-        teacher.eval()
-        tl = _class_logits(teacher, tokenizer, texts, max_len)
+        if isinstance(teacher, nn.Module): tl = _class_logits(teacher.eval(), tokenizer, texts, max_len)
+        else: tl = teacher
+        if tl.shape != s.shape: raise DistillInputError(f"encoder_scores: teacher logits {tuple(tl.shape)} for student "
+                                                        f"logits {tuple(s.shape)} on {split} (limit {limit})")
         out["teacher_accuracy"] = float((tl.argmax(-1) == y).float().mean())
         out["agreement"], out["kl_to_teacher"] = agreement(s, tl), heldout_kl(tl, s)
     return out
@@ -127,3 +140,74 @@ def latency_ms(model: nn.Module, tokenizer, texts: Sequence[str], batch_size: in
     for _ in range(reps):
         t0 = time.perf_counter(); call(); times.append(time.perf_counter() - t0)
     return 1000 * statistics.median(times) / batch_size
+
+# %% ../nbs/17_encoders.ipynb #c67e0658
+@dataclass
+class EncoderData:
+    "What every student of a transformer-KD study reads, built once: batch makers, held-out texts, teacher logits."
+    tokenizer: object
+    general: Callable  # rng -> masked-LM batch of the unlabelled text (general distillation)
+    finetune: Callable  # rng -> labelled batch of the task's small training split
+    transfer: Callable  # rng -> batch of the teacher's training texts (distillation terms read no labels)
+    mlm_valid: list  # held-out unlabelled text (masked-LM closeness)
+    latency_texts: list
+    eval_limit: int = 0  # test rows scored (0: all)
+    task: str = "topics"
+    teacher_logits: torch.Tensor | None = None  # the task teacher on those test rows (`with_teacher`)
+    teacher_accuracy: float | None = None
+
+    def with_teacher(self, teacher: nn.Module) -> "EncoderData":
+        "Score the task teacher on the test rows once; every `score_student` then compares with these logits."
+        t = get_task(self.task)
+        self.teacher_logits = class_logits(teacher, self.tokenizer, t, "test", self.eval_limit)
+        y = torch.tensor([r["target"] for r in t.sample("test", self.eval_limit)])
+        self.teacher_accuracy = float((self.teacher_logits.argmax(-1) == y).float().mean())
+        return self
+
+def _built_on_first_call(make: Callable, *args, **kw) -> Callable:
+    "A batch maker that tokenizes its split only when a study first draws from it."
+    made = []
+    def batch(rng):
+        if not made: made.append(make(*args, **kw))
+        return made[0](rng)
+    return batch
+
+def encoder_data(tokenizer, batch_size: int = 32, eval_limit: int = 0, task: str = "topics") -> EncoderData:
+    "The batch makers of the general stage (masked-LM on `pretrain_texts`), the labelled split and the transfer set."
+    t = get_task(task)
+    cfg = replace(t.train_config("quick"), batch_size=batch_size)
+    return EncoderData(tokenizer, _built_on_first_call(mlm_batcher, tokenizer, t.pretrain_texts("train"), batch_size,
+                                                           cfg.max_len),
+                       make_batcher(t, tokenizer, cfg), _built_on_first_call(make_batcher, t, tokenizer, cfg,
+                                                                             split="teacher_train"),
+                       t.pretrain_texts("valid"), t.texts("valid")[:32], eval_limit, task)
+
+# %% ../nbs/17_encoders.ipynb #a625e78f
+def finetune_encoder(encoder: nn.Module | None, tokenizer, steps: int, task: str = "topics", size: str = "student-3",
+                     lr: float = 1e-3, batch_size: int = 32, seed: int = 0, terms: list | None = None,
+                     teacher: nn.Module | None = None, batches=None, log_every: int = 5,
+                     layers: Sequence[int] | None = None) -> tuple:
+    """A classifier of `size` whose blocks come from `encoder` (blocks `layers`, default the first ones; with the
+    embeddings and every same-named, same-shaped parameter; None: random), trained on the task's labelled split (or
+    `batches`) with `terms` (default: cross-entropy on the labels); returns (model, history)."""
+    t = get_task(task)
+    clf = build_model(task, size, tokenizer, seed=seed)
+    n = size_config(task, size)["num_hidden_layers"]
+    if encoder is not None: init_from_teacher(clf, encoder, range(n) if layers is None else layers)
+    cfg = replace(t.train_config("quick"), steps=steps, lr=lr, batch_size=batch_size)
+    d = Distiller(clf, terms or [sft_term("ce")], teacher=teacher, lr=lr, warmup=cfg.warmup, seed=seed,
+                  progress=False, log_every=log_every, term_grad_norms=False)
+    return clf, d.fit(batches or make_batcher(t, tokenizer, cfg), steps)
+
+def speed_and_size(model: nn.Module, tokenizer, texts: Sequence[str]) -> dict:
+    "Parameters and CPU milliseconds per example at batch 1 and 32 (wall-clock columns: shown, never compared)."
+    return {"params": n_params(model), "ms_b1": round(latency_ms(model, tokenizer, texts, 1), 3),
+            "ms_b32": round(latency_ms(model, tokenizer, texts, 32, reps=5), 4)}
+
+def score_student(model: nn.Module, data: EncoderData) -> dict:
+    "One trained classifier's row: test accuracy, % of the teacher's, agreement and KL with it, size and latency."
+    if data.teacher_logits is None: raise DistillInputError("score_student: call data.with_teacher(teacher) first")
+    sc = encoder_scores(model, data.teacher_logits, data.tokenizer, data.task, "test", data.eval_limit)
+    return {"accuracy": sc["accuracy"], "agreement": sc["agreement"], "kl_to_teacher": sc["kl_to_teacher"],
+            "pct_of_teacher": 100 * sc["accuracy"] / data.teacher_accuracy,
+            **speed_and_size(model, data.tokenizer, data.latency_texts)}

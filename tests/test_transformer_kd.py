@@ -115,3 +115,69 @@ def test_distilbert_finetune_starts_from_the_distilled_encoder():
     clf, _ = finetune_encoder(enc, tok, steps=0, seed=0)
     for p, q in zip(clf.bert.encoder.parameters(), enc.bert.encoder.parameters()): assert torch.equal(p, q)
     assert torch.equal(clf.bert.embeddings.word_embeddings.weight, enc.bert.embeddings.word_embeddings.weight)
+
+# Patient KD (nbs/methods/pkd.ipynb)
+from fastdistill.methods.pkd import cls_patient_term, pkd_terms, train_pkd
+from fastdistill.encoders import encoder_data
+
+def _unit(x): return x / x.norm(dim=-1, keepdim=True)
+
+def test_pkd_patient_term_reads_cls_of_the_mapped_blocks_only():
+    g = torch.Generator().manual_seed(0)
+    s0, s1, t1, t3 = (torch.randn(3, 5, 8, generator=g) for _ in range(4))
+    sig = {"student.hidden_states@0,1": [s0, s1], "teacher.hidden_states@1,3": [t1, t3]}
+    want = sum(((_unit(a[:, 0]) - _unit(b[:, 0])) ** 2).sum(-1).mean() for a, b in ((s0, t1), (s1, t3)))
+    term = cls_patient_term([0, 1], [1, 3], weight=10.0)
+    assert term(sig).item() == pytest.approx(10 * want.item(), rel=1e-5)
+    s0b = s0.clone(); s0b[:, 1:] = torch.randn(3, 4, 8, generator=g)  # tokens after [CLS] do not count
+    assert term({**sig, "student.hidden_states@0,1": [s0b, s1]}).item() == pytest.approx(10 * want.item(), rel=1e-5)
+    one = cls_patient_term([0], [3], weight=1.0)  # a single pair: the tap hands over a tensor, not a list
+    assert one({"student.hidden_states@0": s0, "teacher.hidden_states@3": t3}).item() == pytest.approx(
+        float(((_unit(s0[:, 0]) - _unit(t3[:, 0])) ** 2).sum(-1).mean()), rel=1e-5)
+
+def test_pkd_terms_map_skip_and_last_and_weigh_by_alpha():
+    skip, last = pkd_terms("skip", 3, 6, alpha=0.3, temperature=4.0, beta=7.0), pkd_terms("last", 3, 6)
+    assert [(t.name, t.weight) for t in skip] == [("ce", pytest.approx(0.7)), ("ds", 0.3), ("pt", 7.0)]
+    assert skip[2].needs == ("student.hidden_states@0,1", "teacher.hidden_states@1,3")
+    assert last[2].needs == ("student.hidden_states@0,1", "teacher.hidden_states@3,4")
+    assert pkd_terms("skip", 4, 12)[2].needs == ("student.hidden_states@0,1,2", "teacher.hidden_states@2,5,8")
+    assert [t.name for t in pkd_terms(None)] == ["ce", "ds"] and [t.name for t in pkd_terms(None, alpha=0)] == ["ce"]
+    torch.manual_seed(0)
+    s, t = torch.randn(4, 6) * 2, torch.randn(4, 6) * 2
+    p, q = F.softmax(t / 4, -1), F.softmax(s / 4, -1)
+    kl = float((p * (p.log() - q.log())).sum(-1).mean())
+    sig = {"student.logits": s, "teacher.logits": t, "batch.labels": torch.tensor([0, 1, 2, 3])}
+    assert skip[1](sig).item() == pytest.approx(0.3 * 16 * kl, rel=1e-5)  # α · T² · KL(teacher ‖ student) at T
+    assert skip[0](sig).item() == pytest.approx(0.7 * float(F.cross_entropy(s, sig["batch.labels"])), rel=1e-5)
+
+def test_pkd_student_starts_from_the_teachers_first_blocks():
+    tok = get_tokenizer("topics")
+    teacher = build_model("topics", "teacher", tok, seed=0)
+    data = encoder_data(tok, batch_size=4, eval_limit=8).with_teacher(teacher)
+    row, h = train_pkd("PKD-Skip", 1, teacher, data, steps=0)
+    student = h["model"]
+    for i in range(3):
+        for p, q in zip(student.bert.encoder.layer[i].parameters(), teacher.bert.encoder.layer[i].parameters()):
+            assert torch.equal(p, q)
+    assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
+    assert row["method"] == "PKD-Skip" and 0 <= row["agreement"] <= 1
+
+def test_pkd_terms_train_a_users_distilbert_pair():
+    "Another architecture than the zoo's (DistilBERT blocks, q_lin/k_lin names): the patient term taps and falls."
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+    from fastdistill.distiller import Distiller
+    def make(layers, seed):
+        torch.manual_seed(seed)
+        return DistilBertForSequenceClassification(DistilBertConfig(
+            vocab_size=60, dim=32, n_layers=layers, n_heads=2, hidden_dim=64, max_position_embeddings=32, num_labels=3,
+            dropout=0.0, attention_dropout=0.0))
+    teacher, student = make(4, 0), make(2, 1)  # a random student: its [CLS] directions start far from the teacher's
+    g = torch.Generator().manual_seed(0)
+    batch = {"input_ids": torch.randint(4, 60, (8, 12), generator=g), "attention_mask": torch.ones(8, 12, dtype=torch.long),
+             "labels": torch.randint(0, 3, (8,), generator=g)}
+    terms = pkd_terms("skip", 2, 4, beta=10.0)
+    assert terms[2].needs == ("student.hidden_states@0", "teacher.hidden_states@1")
+    hist = Distiller(student, terms, teacher=teacher, lr=3e-3, seed=0, progress=False, log_every=1,
+                     term_grad_norms=False).fit(lambda rng: batch, 30)
+    pt = [v for _, v in hist.column("pt")]
+    assert len(pt) == 30 and pt[-1] < 0.2 * pt[0], pt

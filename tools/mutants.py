@@ -33,6 +33,7 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     # transformer KD (issue 16): layer maps, initialisation, BERT masking, masked-LM and patient losses
     "transformer_kd": ("tests/test_transformer_kd.py", "layer_maps or init_from_teacher or mlm_mask or masked_ce or pkd"),
     "distilbert": ("tests/test_transformer_kd.py", "distilbert"),
+    "pkd": ("tests/test_transformer_kd.py", "pkd"),
 }
 
 @dataclass
@@ -75,9 +76,20 @@ MUTANTS = [
     M("distilbert", "init-from-upper-blocks", "the student initialised from teacher blocks 1, 3, 5 (uniform map)",
       "fastdistill/methods/distilbert.py", 'teacher_mlm.config.num_hidden_layers, "alternate")', 'teacher_mlm.config.num_hidden_layers, "uniform")'),
     M("distilbert", "finetune-from-scratch", "fine-tuning a fresh classifier instead of the distilled encoder",
-      "fastdistill/methods/distilbert.py", "if encoder is not None: init_from_teacher(clf, encoder,", "if False: init_from_teacher(clf, encoder,"),
+      "fastdistill/encoders.py", "if encoder is not None: init_from_teacher(clf, encoder,", "if False: init_from_teacher(clf, encoder,"),
     M("distilbert", "weights-swapped", "the soft-target and masked-LM weights swapped (2 : 5 instead of 5 : 2)",
       "fastdistill/methods/distilbert.py", "w_ce: float = 5.0, w_mlm: float = 2.0", "w_ce: float = 2.0, w_mlm: float = 5.0"),
+    # Patient KD (nbs/methods/pkd.ipynb)
+    M("pkd", "mean-pooled-states", "the patient loss on mean-pooled states instead of the [CLS] position",
+      "fastdistill/methods/pkd.py", "[h[:, 0] for h in as_list(s[s_sig])]", "[h.mean(1) for h in as_list(s[s_sig])]"),
+    M("pkd", "last-student-block-taught", "the patient pairs shifted up: the student's last block included, its first left out",
+      "fastdistill/methods/pkd.py", "cls_patient_term(range(n_student - 1),", "cls_patient_term(range(1, n_student),"),
+    M("pkd", "ce-not-weighted", "the label cross-entropy at weight 1 instead of 1 − α",
+      "fastdistill/methods/pkd.py", 'sft_term("ce", 1 - alpha)', 'sft_term("ce", 1.0)'),
+    M("pkd", "soft-targets-without-t2", "the soft-target KL without the T² factor",
+      "fastdistill/methods/pkd.py", "weight=alpha, temperature=temperature))", "weight=alpha, temperature=temperature, scale_t2=False))"),
+    M("pkd", "init-from-top-blocks", "the student initialised from the teacher's top blocks instead of its first ones",
+      "fastdistill/methods/pkd.py", "layers=range(n_s),", "layers=range(n_t - n_s, n_t),"),
     # divergences (nbs/10_losses.ipynb): what every KD method builds on
     M("losses", "student-not-softened", "temperature applied to the teacher only (fused kernel)",
       "fastdistill/losses.py", "lq, lp = F.log_softmax(x if tau == 1 else x / tau, -1)", "lq, lp = F.log_softmax(x, -1)"),

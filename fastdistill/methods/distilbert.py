@@ -6,22 +6,19 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/methods/distilbert.html.md""
 
 # %% ../../nbs/methods/distilbert.ipynb #e1ae9c6c
 from __future__ import annotations
-from dataclasses import dataclass, replace
-from typing import Callable
 import torch
 from torch import nn
-from ..losses import LossTerm, cosine_hidden, distill_divergence, mlm_term, sft_term
+from ..losses import LossTerm, cosine_hidden, distill_divergence, mlm_term
 from ..distiller import Distiller, History
-from ..encoders import encoder_scores, init_from_teacher, latency_ms, layer_map, mlm_closeness
-from ..models import build_model, make_batcher, mlm_batcher, n_params, size_config
+from ..encoders import EncoderData, encoder_data, finetune_encoder, init_from_teacher, layer_map, mlm_closeness
+from ..encoders import score_student, speed_and_size
+from ..models import build_model, size_config
 from ..results import Study, arms_over_seeds, register_study
-from ..tasks import get_task
 from ..zoo import get_encoder, get_teacher
 
 # %% auto #0
 __all__ = ['DISTILBERT_ARMS', 'STUDY', 'soft_ce_term', 'hidden_cosine_term', 'distilbert_terms', 'distilbert_student',
-           'general_distillation', 'finetune_encoder', 'EncoderData', 'encoder_data', 'train_distilbert',
-           'distilbert_table']
+           'general_distillation', 'train_distilbert', 'distilbert_table']
 
 # %% ../../nbs/methods/distilbert.ipynb #f1c45a09
 def soft_ce_term(name: str = "soft_ce", temperature: float = 2.0, weight: float = 5.0,
@@ -63,24 +60,10 @@ def general_distillation(student: nn.Module, teacher: nn.Module, terms: list, st
                          batches,  # rng -> masked-LM batch, e.g. mlm_batcher(tokenizer, texts, 32, 48)
                          lr: float = 5e-4, seed: int = 0, log_every: int = 5) -> History:
     "Masked-LM distillation on unlabelled text (the teacher runs only when a term needs it); returns the history."
-    wants_teacher = any(n.startswith("teacher.") for t in terms for n in t.needs)
-    d = Distiller(student, terms, teacher=teacher if wants_teacher else None, lr=lr, warmup=0.06, seed=seed,
+    d = Distiller(student, terms, teacher=teacher, lr=lr, warmup=0.06, seed=seed,
                   progress=False, log_every=log_every, term_grad_norms=False)
     return d.fit(batches, steps)
 
-def finetune_encoder(encoder: nn.Module | None, tokenizer, steps: int, task: str = "topics", size: str = "student-3",
-                     lr: float = 1e-3, batch_size: int = 32, seed: int = 0, terms: list | None = None,
-                     teacher: nn.Module | None = None, batches=None, log_every: int = 5) -> tuple:
-    """A classifier of `size` whose blocks and embeddings come from `encoder` (a masked-LM model; None: random),
-    trained on the task's labelled split (or `batches`) with `terms` (default: cross-entropy on the labels); returns
-    (model, history)."""
-    t = get_task(task)
-    clf = build_model(task, size, tokenizer, seed=seed)
-    if encoder is not None: init_from_teacher(clf, encoder, range(size_config(task, size)["num_hidden_layers"]))
-    cfg = replace(t.train_config("quick"), steps=steps, lr=lr, batch_size=batch_size)
-    d = Distiller(clf, terms or [sft_term("ce")], teacher=teacher, lr=lr, warmup=cfg.warmup, seed=seed,
-                  progress=False, log_every=log_every, term_grad_norms=False)
-    return clf, d.fit(batches or make_batcher(t, tokenizer, cfg), steps)
 
 # %% ../../nbs/methods/distilbert.ipynb #2a611675
 DISTILBERT_ARMS = ("DistilBERT", "random init", "MLM only", "fine-tune only")
@@ -95,32 +78,12 @@ def _teacher_pair(profile: str = "quick", seed: int = 0) -> tuple:
     clf = get_teacher("topics", profile=profile, seed=seed, progress=False)
     return mlm.model, clf.model, clf.tokenizer
 
-@dataclass
-class EncoderData:
-    "What every student of a transformer-KD study reads, built once: batch makers and held-out texts."
-    tokenizer: object
-    general: Callable  # rng -> masked-LM batch of the unlabelled text
-    finetune: Callable  # rng -> labelled classification batch
-    mlm_valid: list  # held-out unlabelled text (masked-LM closeness)
-    latency_texts: list
-    eval_limit: int = 0  # test rows scored (0: all)
-
-def encoder_data(tokenizer, batch_size: int = 32, eval_limit: int = 0, task: str = "topics") -> EncoderData:
-    "The batch makers of the general stage (masked-LM on `pretrain_texts`) and the task stage (the labelled split)."
-    t = get_task(task)
-    cfg = replace(t.train_config("quick"), batch_size=batch_size)
-    return EncoderData(tokenizer, mlm_batcher(tokenizer, t.pretrain_texts("train"), batch_size, cfg.max_len),
-                       make_batcher(t, tokenizer, cfg), t.pretrain_texts("valid"), t.texts("valid")[:32], eval_limit)
-
-def _speed_and_size(model: nn.Module, tokenizer, texts) -> dict:
-    return {"params": n_params(model), "ms_b1": round(latency_ms(model, tokenizer, texts, 1), 3),
-            "ms_b32": round(latency_ms(model, tokenizer, texts, 32, reps=5), 4)}
 
 # %% ../../nbs/methods/distilbert.ipynb #2252e0c5
-def train_distilbert(arm: str, seed: int, teacher_mlm: nn.Module, teacher_clf: nn.Module, data: EncoderData,
-                     general_steps: int, finetune_steps: int, size: str = "student-3",
-                     teacher_accuracy: float | None = None) -> tuple:
-    "One student through the arm's general stage and then fine-tuning on the labels; returns (row, histories)."
+def train_distilbert(arm: str, seed: int, teacher_mlm: nn.Module, data: EncoderData, general_steps: int,
+                     finetune_steps: int, size: str = "student-3") -> tuple:
+    """One student through the arm's general stage and then fine-tuning on the labels, scored against the task
+    teacher in `data` (`EncoderData.with_teacher`); returns (row, histories)."""
     init, loss = _ARMS[arm]
     tok, hist, row = data.tokenizer, {}, {"method": arm, "seed": seed}
     torch.manual_seed(seed)
@@ -132,22 +95,16 @@ def train_distilbert(arm: str, seed: int, teacher_mlm: nn.Module, teacher_clf: n
         close = mlm_closeness(encoder, teacher_mlm, tok, data.mlm_valid, limit=256)
         row.update(mlm_kl_to_teacher=close["mlm_kl_to_teacher"], mlm_accuracy=close["mlm_accuracy"])
     clf, hist["finetune"] = finetune_encoder(encoder, tok, finetune_steps, size=size, seed=seed, batches=data.finetune)
-    sc = encoder_scores(clf, teacher_clf, tok, "topics", "test", data.eval_limit)
-    row.update(accuracy=sc["accuracy"], agreement=sc["agreement"], kl_to_teacher=sc["kl_to_teacher"])
-    row["pct_of_teacher"] = 100 * sc["accuracy"] / (teacher_accuracy or sc["teacher_accuracy"])
-    row.update(_speed_and_size(clf, tok, data.latency_texts))
-    return row, hist
+    return row | score_student(clf, data), hist
 
 def distilbert_table(seeds: list, general_steps: int, finetune_steps: int, batch_size: int = 32, eval_limit: int = 0,
                      keep: dict | None = None, progress: bool = False) -> list:
     "The recorded table: the teacher's row, then every arm on every seed (student-3, the zoo's quick encoders)."
     teacher_mlm, teacher_clf, tok = _teacher_pair("quick")
-    data = encoder_data(tok, batch_size, eval_limit)
-    t_acc = encoder_scores(teacher_clf, None, tok, "topics", "test", eval_limit)["accuracy"]
-    rows = [{"method": "teacher", "seed": 0, "accuracy": t_acc, "pct_of_teacher": 100.0,
-             **_speed_and_size(teacher_clf, tok, data.latency_texts)}]
-    train = lambda arm, seed: train_distilbert(arm, seed, teacher_mlm, teacher_clf, data, general_steps,
-                                               finetune_steps, teacher_accuracy=t_acc)
+    data = encoder_data(tok, batch_size, eval_limit).with_teacher(teacher_clf)
+    rows = [{"method": "teacher", "seed": 0, "accuracy": data.teacher_accuracy, "pct_of_teacher": 100.0,
+             **speed_and_size(teacher_clf, tok, data.latency_texts)}]
+    train = lambda arm, seed: train_distilbert(arm, seed, teacher_mlm, data, general_steps, finetune_steps)
     return rows + arms_over_seeds(train, seeds, DISTILBERT_ARMS, keep, "distilbert", progress)
 
 STUDY = register_study(Study(
@@ -157,3 +114,4 @@ STUDY = register_study(Study(
     keys=("method", "seed"), timings=("ms_b1", "ms_b32"),
     claim="DistilBERT vs random init isolates the teacher-layer initialisation (same triple loss and budget); "
           "DistilBERT vs MLM only isolates the distillation terms (same initialisation and budget)"))
+
