@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .distiller import Distiller
+from .distiller import Distiller, History, plan_signals, run_signals
 from .eval import agreement, heldout_kl
 from .losses import DistillInputError, sft_term
 from .taps import block_list
@@ -21,7 +21,8 @@ from .tasks import get_task
 
 # %% auto #0
 __all__ = ['LAYER_SCHEMES', 'layer_map', 'init_from_teacher', 'class_logits', 'encoder_scores', 'mlm_closeness', 'latency_ms',
-           'EncoderData', 'encoder_data', 'finetune_encoder', 'speed_and_size', 'score_student']
+           'EncoderData', 'encoder_data', 'finetune_encoder', 'speed_and_size', 'score_student', 'distil_encoder',
+           'held_out_terms']
 
 # %% ../nbs/17_encoders.ipynb #d9607df5
 LAYER_SCHEMES = ("uniform", "skip", "last", "alternate")
@@ -151,6 +152,7 @@ class EncoderData:
     transfer: Callable  # rng -> batch of the teacher's training texts (distillation terms read no labels)
     mlm_valid: list  # held-out unlabelled text (masked-LM closeness)
     latency_texts: list
+    valid: Callable | None = None  # rng -> batch of the validation split (held-out closeness, `held_out_terms`)
     eval_limit: int = 0  # test rows scored (0: all)
     task: str = "topics"
     teacher_logits: torch.Tensor | None = None  # the task teacher on those test rows (`with_teacher`)
@@ -180,7 +182,8 @@ def encoder_data(tokenizer, batch_size: int = 32, eval_limit: int = 0, task: str
                                                            cfg.max_len),
                        make_batcher(t, tokenizer, cfg), _built_on_first_call(make_batcher, t, tokenizer, cfg,
                                                                              split="teacher_train"),
-                       t.pretrain_texts("valid"), t.texts("valid")[:32], eval_limit, task)
+                       t.pretrain_texts("valid"), t.texts("valid")[:32],
+                       _built_on_first_call(make_batcher, t, tokenizer, cfg, split="valid"), eval_limit, task)
 
 # %% ../nbs/17_encoders.ipynb #a625e78f
 def finetune_encoder(encoder: nn.Module | None, tokenizer, steps: int, task: str = "topics", size: str = "student-3",
@@ -211,3 +214,31 @@ def score_student(model: nn.Module, data: EncoderData) -> dict:
     return {"accuracy": sc["accuracy"], "agreement": sc["agreement"], "kl_to_teacher": sc["kl_to_teacher"],
             "pct_of_teacher": 100 * sc["accuracy"] / data.teacher_accuracy,
             **speed_and_size(model, data.tokenizer, data.latency_texts)}
+
+# %% ../nbs/17_encoders.ipynb #c268a1a9
+def distil_encoder(student: nn.Module, teacher: nn.Module, terms: list, steps: int,
+                   batches,  # rng -> batch of unlabelled text, e.g. EncoderData.general or .transfer
+                   lr: float = 5e-4, seed: int = 0, log_every: int = 5) -> History:
+    """A task-agnostic stage: the student learns `terms` from the teacher on unlabelled text (no term reads labels;
+    the teacher runs only for the signals the terms name); returns the history."""
+    d = Distiller(student, terms, teacher=teacher, lr=lr, warmup=0.06, seed=seed, progress=False,
+                  log_every=log_every, term_grad_norms=False)
+    return d.fit(batches, steps)
+
+@torch.no_grad()
+def held_out_terms(student: nn.Module, teacher: nn.Module | None, terms: list, batches, n_batches: int = 4,
+                   seed: int = 0) -> dict:
+    """Each term's mean (weighted) value on `n_batches` held-out batches drawn with a fixed seed: how close a
+    student is to the teacher in exactly the quantity a method distils (attention, relations, hidden states)."""
+    import random
+    plan, rng = plan_signals(terms), random.Random(seed)
+    student.eval()
+    if teacher is not None: teacher.eval()
+    sums = dict.fromkeys((t.name for t in terms), 0.0)
+    for _ in range(n_batches):
+        b = batches(rng)
+        sig = {f"batch.{k}": v for k, v in b.items()} | run_signals(student, b, plan["student"], "student", terms)
+        if plan["teacher"]: sig |= run_signals(teacher, b, plan["teacher"], "teacher", terms)
+        for t in terms: sums[t.name] += float(t(sig)) / n_batches
+    return sums
+

@@ -181,3 +181,107 @@ def test_pkd_terms_train_a_users_distilbert_pair():
                      term_grad_norms=False).fit(lambda rng: batch, 30)
     pt = [v for _, v in hist.column("pt")]
     assert len(pt) == 30 and pt[-1] < 0.2 * pt[0], pt
+
+# MiniLM (nbs/methods/minilm.ipynb)
+from fastdistill.methods import minilm as minilm_mod
+from fastdistill.methods.minilm import attention_term, minilm_terms, value_relation_term
+
+def _row_kl_by_hand(t_logits, s_logits, mask):  # mean over (batch, head, valid query) of KL over valid keys
+    out = []
+    for b in range(t_logits.shape[0]):
+        n = int(mask[b].sum())
+        for h in range(t_logits.shape[1]):
+            for q in range(n):
+                p, r = F.softmax(t_logits[b, h, q, :n], -1), F.softmax(s_logits[b, h, q, :n], -1)
+                out.append(float((p * (p.log() - r.log())).sum()))
+    return sum(out) / len(out)
+
+def test_minilm_attention_term_is_kl_teacher_to_student_over_valid_keys_of_the_last_blocks():
+    g = torch.Generator().manual_seed(0)
+    t, s = torch.randn(2, 3, 5, 5, generator=g) * 2, torch.randn(2, 3, 5, 5, generator=g) * 2
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    term = attention_term()
+    assert term.needs == ("student.attn_scores@-1", "teacher.attn_scores@-1", "batch.attention_mask")
+    sig = {"student.attn_scores@-1": s, "teacher.attn_scores@-1": t, "batch.attention_mask": mask}
+    assert term(sig).item() == pytest.approx(_row_kl_by_hand(t, s, mask), rel=1e-5)
+    with pytest.raises(DistillInputError, match="same number of heads"):
+        term({**sig, "student.attn_scores@-1": s[:, :2]})
+
+def test_minilm_value_relation_splits_heads_and_reads_values_only():
+    g = torch.Generator().manual_seed(1)
+    vt, vs = torch.randn(2, 5, 16, generator=g), torch.randn(2, 5, 8, generator=g)
+    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+    rel = lambda x, H: torch.stack([x[:, :, h * (x.shape[-1] // H):(h + 1) * (x.shape[-1] // H)] for h in range(H)], 1)
+    logits = lambda x, H: rel(x, H) @ rel(x, H).transpose(-1, -2) / (x.shape[-1] // H) ** 0.5
+    term = value_relation_term(4)
+    assert term.needs == ("student.qkv@-1", "teacher.qkv@-1", "batch.attention_mask")
+    other = torch.randn(2, 5, 16, generator=g)
+    sig = {"student.qkv@-1": (other[..., :8], other[..., 8:], vs), "teacher.qkv@-1": (other, other, vt),
+           "batch.attention_mask": mask}
+    want = _row_kl_by_hand(logits(vt, 4), logits(vs, 4), mask)
+    assert term(sig).item() == pytest.approx(want, rel=1e-5)
+    assert want != pytest.approx(_row_kl_by_hand(logits(vt, 1), logits(vs, 1), mask), rel=1e-3)  # heads matter
+    assert [t.name for t in minilm_terms(4)] == ["at", "vr"]
+
+def test_minilm_student_learns_from_the_assistant_that_learnt_from_the_teacher(monkeypatch):
+    tok = get_tokenizer("topics")
+    teacher = build_model("topics", "teacher", tok, seed=0)
+    data = encoder_data(tok, batch_size=4, eval_limit=8).with_teacher(teacher)
+    calls = []
+    def fake(student, source, terms, steps, batches, **kw):
+        calls.append((student.config.hidden_size, student.config.num_hidden_layers, source))
+        return None
+    monkeypatch.setattr(minilm_mod, "distil_encoder", fake)
+    minilm_mod.train_minilm("MiniLM via assistant", 0, teacher, data, distil_steps=3, finetune_steps=0)
+    (a_w, a_l, a_src), (s_w, s_l, s_src) = calls
+    assert (a_w, a_l, s_w, s_l) == (112, 4, 96, 2) and a_src is teacher and s_src is not teacher
+    assert s_src.config.hidden_size == 112  # the student's source is the assistant just distilled
+    calls.clear()
+    minilm_mod.train_minilm("MiniLM direct", 0, teacher, data, distil_steps=3, finetune_steps=0)
+    assert len(calls) == 1 and calls[0][:2] == (96, 2) and calls[0][2] is teacher
+    calls.clear()
+    minilm_mod.train_minilm("fine-tune only", 0, teacher, data, distil_steps=3, finetune_steps=0)
+    assert calls == []
+
+# MiniLMv2 (nbs/methods/minilmv2.ipynb)
+from fastdistill.methods import minilmv2 as minilmv2_mod
+from fastdistill.methods.minilmv2 import qkv_relation_terms, upper_middle_block
+
+def test_minilmv2_relations_pair_q_with_q_k_with_k_v_with_v_at_r_heads():
+    g = torch.Generator().manual_seed(2)
+    t = tuple(torch.randn(2, 5, 16, generator=g) for _ in range(3))
+    s = tuple(torch.randn(2, 5, 12, generator=g) for _ in range(3))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    def rel(x, R):
+        d = x.shape[-1] // R
+        xr = torch.stack([x[:, :, r * d:(r + 1) * d] for r in range(R)], 1)
+        return xr @ xr.transpose(-1, -2) / d ** 0.5
+    terms = qkv_relation_terms(4, teacher_layer=4)
+    assert [x.name for x in terms] == ["qq", "kk", "vv"]
+    assert all(x.needs == ("student.qkv@-1", "teacher.qkv@4", "batch.attention_mask") for x in terms)
+    sig = {"student.qkv@-1": s, "teacher.qkv@4": t, "batch.attention_mask": mask}
+    for i, x in enumerate(terms):
+        assert x(sig).item() == pytest.approx(_row_kl_by_hand(rel(t[i], 4), rel(s[i], 4), mask), rel=1e-5), x.name
+    assert terms[0](sig).item() != pytest.approx(_row_kl_by_hand(rel(t[0], 2), rel(s[0], 2), mask), rel=1e-3)
+    assert upper_middle_block(24) == 20 and upper_middle_block(6) == 4 and upper_middle_block(1) == 0
+
+def test_minilmv2_arms_choose_the_teacher_block_and_relation_heads(monkeypatch):
+    tok = get_tokenizer("topics")
+    teacher = build_model("topics", "teacher", tok, seed=0)
+    data = encoder_data(tok, batch_size=4, eval_limit=8).with_teacher(teacher)
+    calls = []
+    monkeypatch.setattr(minilmv2_mod, "distil_encoder",
+                        lambda student, source, terms, *a, **kw: calls.append((student.config, source, terms)))
+    for arm in ("R=8 · last block", "R=8 · upper-middle block", "R=32 · last block", "fine-tune only"):
+        minilmv2_mod.train_minilmv2(arm, 0, teacher, data, distil_steps=3, finetune_steps=0)
+    assert len(calls) == 3 and all(src is teacher for _, src, _ in calls)
+    assert all((c.hidden_size, c.num_attention_heads) == (96, 3) for c, _, _ in calls)
+    assert [terms[0].needs[1] for _, _, terms in calls] == ["teacher.qkv@5", "teacher.qkv@4", "teacher.qkv@5"]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 96, generator=g), torch.randn(1, 4, 128, generator=g)
+    sig = lambda terms: {"student.qkv@-1": (x[0],) * 3, terms[0].needs[1]: (x[1],) * 3,
+                         "batch.attention_mask": torch.ones(1, 4)}
+    r8, r32 = calls[0][2], calls[2][2]
+    assert r8[0](sig(r8)).item() == pytest.approx(qkv_relation_terms(8, 5)[0](sig(r8)).item())
+    assert r32[0](sig(r32)).item() == pytest.approx(qkv_relation_terms(32, 5)[0](sig(r32)).item())
+    assert r8[0](sig(r8)).item() != pytest.approx(r32[0](sig(r32)).item(), rel=1e-3)

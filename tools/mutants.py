@@ -34,6 +34,8 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "transformer_kd": ("tests/test_transformer_kd.py", "layer_maps or init_from_teacher or mlm_mask or masked_ce or pkd"),
     "distilbert": ("tests/test_transformer_kd.py", "distilbert"),
     "pkd": ("tests/test_transformer_kd.py", "pkd"),
+    "minilm": ("tests/test_transformer_kd.py", "minilm and not minilmv2"),
+    "minilmv2": ("tests/test_transformer_kd.py", "minilmv2"),
 }
 
 @dataclass
@@ -90,6 +92,26 @@ MUTANTS = [
       "fastdistill/methods/pkd.py", "weight=alpha, temperature=temperature))", "weight=alpha, temperature=temperature, scale_t2=False))"),
     M("pkd", "init-from-top-blocks", "the student initialised from the teacher's top blocks instead of its first ones",
       "fastdistill/methods/pkd.py", "layers=range(n_s),", "layers=range(n_t - n_s, n_t),"),
+    # MiniLM (nbs/methods/minilm.ipynb)
+    M("minilm", "attention-kl-reversed", "KL(student ‖ teacher) between the attention distributions",
+      "fastdistill/methods/minilm.py", "minilm_attention_kl(s[s_sig], s[t_sig],", "minilm_attention_kl(s[t_sig], s[s_sig],"),
+    M("minilm", "relation-of-keys", "the value relation computed on the keys (the q/k/v tuple's wrong slot)",
+      "fastdistill/methods/minilm.py", "relation_kl(s[s_sig][2], s[t_sig][2],", "relation_kl(s[s_sig][1], s[t_sig][1],"),
+    M("minilm", "relation-one-head", "the value relation over the whole width instead of per attention head",
+      "fastdistill/methods/minilm.py", "s[t_sig][2], n_heads,", "s[t_sig][2], 1,"),
+    M("minilm", "first-teacher-block", "the attention of the teacher's first block instead of its last",
+      "fastdistill/methods/minilm.py", 'teacher_layer: int = -1, name: str = "at"', 'teacher_layer: int = 0, name: str = "at"'),
+    M("minilm", "student-skips-the-assistant", "the student distilled from the teacher although an assistant was trained",
+      "fastdistill/methods/minilm.py", 'else source, data,', 'else teacher, data,'),
+    # MiniLMv2 (nbs/methods/minilmv2.ipynb)
+    M("minilmv2", "relation-heads-are-attention-heads", "the relations split by each model's attention heads, not R",
+      "fastdistill/methods/minilmv2.py", "relation_kl(s[s_sig][i], s[t_sig][i], n_relation_heads,", "relation_kl(s[s_sig][i], s[t_sig][i], 2,"),
+    M("minilmv2", "student-q-against-teacher-k", "the student's queries against the teacher's keys (slots crossed)",
+      "fastdistill/methods/minilmv2.py", "relation_kl(s[s_sig][i], s[t_sig][i],", "relation_kl(s[s_sig][i], s[t_sig][(i + 1) % 3],"),
+    M("minilmv2", "upper-middle-off-by-one", "the upper-middle block counted one too high (7/8 of the depth, 1-based)",
+      "fastdistill/methods/minilmv2.py", "round(n_blocks * 7 / 8) - 1)", "round(n_blocks * 7 / 8))"),
+    M("minilmv2", "upper-middle-ignored", "the teacher's last block used whatever the arm asks for",
+      "fastdistill/methods/minilmv2.py", 'layer = n_t - 1 if block == "last" else upper_middle_block(n_t)', "layer = n_t - 1"),
     # divergences (nbs/10_losses.ipynb): what every KD method builds on
     M("losses", "student-not-softened", "temperature applied to the teacher only (fused kernel)",
       "fastdistill/losses.py", "lq, lp = F.log_softmax(x if tau == 1 else x / tau, -1)", "lq, lp = F.log_softmax(x, -1)"),

@@ -9,16 +9,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 from ..losses import LossTerm, cosine_hidden, distill_divergence, mlm_term
-from ..distiller import Distiller, History
-from ..encoders import EncoderData, encoder_data, finetune_encoder, init_from_teacher, layer_map, mlm_closeness
-from ..encoders import score_student, speed_and_size
+from ..encoders import EncoderData, distil_encoder, encoder_data, finetune_encoder, init_from_teacher
+from ..encoders import layer_map, mlm_closeness, score_student, speed_and_size
 from ..models import build_model, size_config
 from ..results import Study, arms_over_seeds, register_study
 from ..zoo import get_encoder, get_teacher
 
 # %% auto #0
 __all__ = ['DISTILBERT_ARMS', 'STUDY', 'soft_ce_term', 'hidden_cosine_term', 'distilbert_terms', 'distilbert_student',
-           'general_distillation', 'train_distilbert', 'distilbert_table']
+           'train_distilbert', 'distilbert_table']
 
 # %% ../../nbs/methods/distilbert.ipynb #f1c45a09
 def soft_ce_term(name: str = "soft_ce", temperature: float = 2.0, weight: float = 5.0,
@@ -56,14 +55,6 @@ def distilbert_student(teacher_mlm: nn.Module, tokenizer, task: str = "topics", 
     layers = layer_map(size_config(task, size)["num_hidden_layers"], teacher_mlm.config.num_hidden_layers, "alternate")
     return student, init_from_teacher(student, teacher_mlm, layers)
 
-def general_distillation(student: nn.Module, teacher: nn.Module, terms: list, steps: int,
-                         batches,  # rng -> masked-LM batch, e.g. mlm_batcher(tokenizer, texts, 32, 48)
-                         lr: float = 5e-4, seed: int = 0, log_every: int = 5) -> History:
-    "Masked-LM distillation on unlabelled text (the teacher runs only when a term needs it); returns the history."
-    d = Distiller(student, terms, teacher=teacher, lr=lr, warmup=0.06, seed=seed,
-                  progress=False, log_every=log_every, term_grad_norms=False)
-    return d.fit(batches, steps)
-
 
 # %% ../../nbs/methods/distilbert.ipynb #2a611675
 DISTILBERT_ARMS = ("DistilBERT", "random init", "MLM only", "fine-tune only")
@@ -91,7 +82,7 @@ def train_distilbert(arm: str, seed: int, teacher_mlm: nn.Module, data: EncoderD
     if loss is not None:
         encoder, _ = distilbert_student(teacher_mlm, tok, size=size, init=init, seed=seed)
         terms = distilbert_terms() if loss == "triple" else distilbert_terms(w_ce=0, w_cos=0)
-        hist["general"] = general_distillation(encoder, teacher_mlm, terms, general_steps, data.general, seed=seed)
+        hist["general"] = distil_encoder(encoder, teacher_mlm, terms, general_steps, data.general, seed=seed)
         close = mlm_closeness(encoder, teacher_mlm, tok, data.mlm_valid, limit=256)
         row.update(mlm_kl_to_teacher=close["mlm_kl_to_teacher"], mlm_accuracy=close["mlm_accuracy"])
     clf, hist["finetune"] = finetune_encoder(encoder, tok, finetune_steps, size=size, seed=seed, batches=data.finetune)
