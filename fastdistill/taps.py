@@ -36,7 +36,8 @@ def _find_child(block: nn.Module, names: Sequence[str]) -> nn.Module | None:
 # %% ../nbs/11_taps.ipynb #389407f8
 def qkv_modules(block: nn.Module) -> tuple:
     "The query, key and value projection modules of one block."
-    found = [_find_child(block, ns) for ns in (("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value"))]
+    found = [_find_child(block, ns) for ns in (("q_proj", "query", "q_lin"), ("k_proj", "key", "k_lin"),
+                                                 ("v_proj", "value", "v_lin"))]
     if any(m is None for m in found): raise DistillInputError(f"{type(block).__name__}: no q/k/v projections found")
     return tuple(found)
 

@@ -285,3 +285,23 @@ def test_minilmv2_arms_choose_the_teacher_block_and_relation_heads(monkeypatch):
     assert r8[0](sig(r8)).item() == pytest.approx(qkv_relation_terms(8, 5)[0](sig(r8)).item())
     assert r32[0](sig(r32)).item() == pytest.approx(qkv_relation_terms(32, 5)[0](sig(r32)).item())
     assert r8[0](sig(r8)).item() != pytest.approx(r32[0](sig(r32)).item(), rel=1e-3)
+
+def test_minilm_and_minilmv2_terms_train_a_users_distilbert_pair():
+    "DistilBERT blocks (q_lin/k_lin/v_lin, its own attention class): attention and Q/K/V relations tap and fall."
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+    from fastdistill.distiller import Distiller
+    def make(layers, dim, heads, seed):
+        torch.manual_seed(seed)
+        return DistilBertForSequenceClassification(DistilBertConfig(
+            vocab_size=60, dim=dim, n_layers=layers, n_heads=heads, hidden_dim=2 * dim, max_position_embeddings=32,
+            num_labels=3, dropout=0.0, attention_dropout=0.0))
+    g = torch.Generator().manual_seed(0)
+    mask = torch.ones(8, 12, dtype=torch.long); mask[:4, 9:] = 0
+    batch = {"input_ids": torch.randint(4, 60, (8, 12), generator=g), "attention_mask": mask}
+    teacher = make(4, 32, 4, 0)
+    for student, terms in ((make(2, 16, 4, 1), minilm_terms(4)), (make(2, 24, 3, 1), qkv_relation_terms(8, 2))):
+        hist = Distiller(student, terms, teacher=teacher, lr=1e-2, seed=0, progress=False, log_every=1,
+                         term_grad_norms=False).fit(lambda rng: batch, 40)
+        for t in terms:
+            v = [x for _, x in hist.column(t.name)]
+            assert len(v) == 40 and sum(v[-5:]) < 0.5 * sum(v[:5]), (t.name, v[:5], v[-5:])
