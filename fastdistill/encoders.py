@@ -17,12 +17,13 @@ from .eval import agreement, heldout_kl
 from .losses import DistillInputError, sft_term
 from .taps import block_list
 from .models import build_model, make_batcher, mlm_batcher, n_params, size_config
+from .results import arms_over_seeds
 from .tasks import get_task
 
 # %% auto #0
 __all__ = ['LAYER_SCHEMES', 'layer_map', 'init_from_teacher', 'class_logits', 'encoder_scores', 'mlm_closeness', 'latency_ms',
-           'EncoderData', 'encoder_data', 'finetune_encoder', 'speed_and_size', 'score_student', 'distil_encoder',
-           'held_out_terms']
+           'EncoderData', 'encoder_data', 'finetune_encoder', 'speed_and_size', 'score_student', 'encoder_study',
+           'distil_encoder', 'held_out_terms']
 
 # %% ../nbs/17_encoders.ipynb #d9607df5
 LAYER_SCHEMES = ("uniform", "skip", "last", "alternate")
@@ -214,6 +215,16 @@ def score_student(model: nn.Module, data: EncoderData) -> dict:
     return {"accuracy": sc["accuracy"], "agreement": sc["agreement"], "kl_to_teacher": sc["kl_to_teacher"],
             "pct_of_teacher": 100 * sc["accuracy"] / data.teacher_accuracy,
             **speed_and_size(model, data.tokenizer, data.latency_texts)}
+
+def encoder_study(name: str, arms: Sequence[str], seeds: list, teacher: nn.Module, tokenizer,
+                  train: Callable,  # (arm, seed, data) -> (row, histories)
+                  batch_size: int = 32, eval_limit: int = 0, keep: dict | None = None, progress: bool = False) -> list:
+    """A transformer-KD study's rows: the task teacher's own row, then `train` for every arm on every seed, all
+    reading one `EncoderData` scored against `teacher` (histories go to `keep`)."""
+    data = encoder_data(tokenizer, batch_size, eval_limit).with_teacher(teacher)
+    rows = [{"method": "teacher", "seed": 0, "accuracy": data.teacher_accuracy, "pct_of_teacher": 100.0,
+             **speed_and_size(teacher, tokenizer, data.latency_texts)}]
+    return rows + arms_over_seeds(lambda arm, seed: train(arm, seed, data), seeds, arms, keep, name, progress)
 
 # %% ../nbs/17_encoders.ipynb #c268a1a9
 def distil_encoder(student: nn.Module, teacher: nn.Module, terms: list, steps: int,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 from ..losses import LossTerm, cosine_hidden, distill_divergence, mlm_term
-from ..encoders import EncoderData, distil_encoder, encoder_data, finetune_encoder, init_from_teacher
-from ..encoders import layer_map, mlm_closeness, score_student, speed_and_size
+from ..encoders import EncoderData, distil_encoder, finetune_encoder, init_from_teacher
+from ..encoders import layer_map, mlm_closeness, encoder_study, score_student
 from ..models import build_model, size_config
-from ..results import Study, arms_over_seeds, register_study
+from ..results import Study, register_study
 from ..zoo import get_encoder, get_teacher
 
 # %% auto #0
@@ -92,11 +92,10 @@ def distilbert_table(seeds: list, general_steps: int, finetune_steps: int, batch
                      keep: dict | None = None, progress: bool = False) -> list:
     "The recorded table: the teacher's row, then every arm on every seed (student-3, the zoo's quick encoders)."
     teacher_mlm, teacher_clf, tok = _teacher_pair("quick")
-    data = encoder_data(tok, batch_size, eval_limit).with_teacher(teacher_clf)
-    rows = [{"method": "teacher", "seed": 0, "accuracy": data.teacher_accuracy, "pct_of_teacher": 100.0,
-             **speed_and_size(teacher_clf, tok, data.latency_texts)}]
-    train = lambda arm, seed: train_distilbert(arm, seed, teacher_mlm, data, general_steps, finetune_steps)
-    return rows + arms_over_seeds(train, seeds, DISTILBERT_ARMS, keep, "distilbert", progress)
+    train = lambda arm, seed, data: train_distilbert(arm, seed, teacher_mlm, data, general_steps,
+                                                     finetune_steps)
+    return encoder_study("distilbert", DISTILBERT_ARMS, seeds, teacher_clf, tok, train, batch_size, eval_limit,
+                         keep, progress)
 
 STUDY = register_study(Study(
     "distilbert", distilbert_table,

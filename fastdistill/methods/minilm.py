@@ -8,10 +8,10 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/methods/minilm.html.md"""
 from __future__ import annotations
 from torch import nn
 from ..losses import LossTerm, minilm_attention_kl, relation_kl
-from ..encoders import EncoderData, distil_encoder, encoder_data, finetune_encoder, held_out_terms
-from ..encoders import score_student, speed_and_size
+from ..encoders import EncoderData, distil_encoder, finetune_encoder, held_out_terms
+from ..encoders import encoder_study, score_student
 from ..models import build_model
-from ..results import Study, arms_over_seeds, register_study
+from ..results import Study, register_study
 from ..zoo import get_teacher
 
 # %% auto #0
@@ -70,11 +70,9 @@ def minilm_table(seeds: list, distil_steps: int, finetune_steps: int, batch_size
                  keep: dict | None = None, progress: bool = False) -> list:
     "The recorded table: the teacher's row, then every arm on every seed (student-2; the zoo's quick teacher)."
     z = get_teacher("topics", profile="quick", progress=False)
-    data = encoder_data(z.tokenizer, batch_size, eval_limit).with_teacher(z.model)
-    rows = [{"method": "teacher", "seed": 0, "accuracy": data.teacher_accuracy, "pct_of_teacher": 100.0,
-             **speed_and_size(z.model, z.tokenizer, data.latency_texts)}]
-    train = lambda arm, seed: train_minilm(arm, seed, z.model, data, distil_steps, finetune_steps)
-    return rows + arms_over_seeds(train, seeds, MINILM_ARMS, keep, "minilm", progress)
+    train = lambda arm, seed, data: train_minilm(arm, seed, z.model, data, distil_steps, finetune_steps)
+    return encoder_study("minilm", MINILM_ARMS, seeds, z.model, z.tokenizer, train, batch_size, eval_limit, keep,
+                         progress)
 
 STUDY = register_study(Study(
     "minilm", minilm_table,

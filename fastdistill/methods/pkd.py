@@ -10,9 +10,9 @@ from typing import Sequence
 import torch
 from torch import nn
 from ..losses import DistillInputError, LossTerm, kd_term, pkd_loss, sft_term
-from ..encoders import EncoderData, encoder_data, finetune_encoder, layer_map, score_student, speed_and_size
+from ..encoders import EncoderData, finetune_encoder, layer_map, encoder_study, score_student
 from ..models import size_config
-from ..results import Study, arms_over_seeds, register_study
+from ..results import Study, register_study
 from ..zoo import get_teacher
 
 # %% auto #0
@@ -66,12 +66,10 @@ def pkd_table(seeds: list, steps: int, batch_size: int = 32, eval_limit: int = 0
               temperature: float = 5.0, beta: float = 10.0, keep: dict | None = None, progress: bool = False) -> list:
     "The recorded table: the teacher's row, then every arm on every seed (student-3 from the zoo's quick teacher)."
     z = get_teacher("topics", profile="quick", progress=False)
-    data = encoder_data(z.tokenizer, batch_size, eval_limit).with_teacher(z.model)
-    rows = [{"method": "teacher", "seed": 0, "accuracy": data.teacher_accuracy, "pct_of_teacher": 100.0,
-             **speed_and_size(z.model, z.tokenizer, data.latency_texts)}]
     hyper = dict(alpha=alpha, temperature=temperature, beta=beta)
-    train = lambda arm, seed: train_pkd(arm, seed, z.model, data, steps, **hyper)
-    return rows + arms_over_seeds(train, seeds, PKD_ARMS, keep, "pkd", progress)
+    train = lambda arm, seed, data: train_pkd(arm, seed, z.model, data, steps, **hyper)
+    return encoder_study("pkd", PKD_ARMS, seeds, z.model, z.tokenizer, train, batch_size, eval_limit, keep,
+                         progress)
 
 STUDY = register_study(Study(
     "pkd", pkd_table,
