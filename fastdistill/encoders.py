@@ -149,7 +149,7 @@ class EncoderData:
     "What every student of a transformer-KD study reads, built once: batch makers, held-out texts, teacher logits."
     tokenizer: object
     general: Callable  # rng -> masked-LM batch of the unlabelled text (general distillation)
-    finetune: Callable  # rng -> labelled batch of the task's small training split
+    finetune: Callable  # rng -> labelled batch of the teacher's training split (the labels the teacher learnt from)
     transfer: Callable  # rng -> batch of the teacher's training texts (distillation terms read no labels)
     mlm_valid: list  # held-out unlabelled text (masked-LM closeness)
     latency_texts: list
@@ -176,7 +176,7 @@ def _built_on_first_call(make: Callable, *args, **kw) -> Callable:
     return batch
 
 def encoder_data(tokenizer, batch_size: int = 32, eval_limit: int = 0, task: str = "topics") -> EncoderData:
-    "The batch makers of the general stage (masked-LM on `pretrain_texts`), the labelled split and the transfer set."
+    "The batch makers of the general stage (masked-LM on `pretrain_texts`), the teacher's labels, the transfer set."
     t = get_task(task)
     cfg = replace(t.train_config("quick"), batch_size=batch_size)
     return EncoderData(tokenizer, _built_on_first_call(mlm_batcher, tokenizer, t.pretrain_texts("train"), batch_size,
@@ -229,10 +229,11 @@ def encoder_study(name: str, arms: Sequence[str], seeds: list, teacher: nn.Modul
 # %% ../nbs/17_encoders.ipynb #c268a1a9
 def distil_encoder(student: nn.Module, teacher: nn.Module, terms: list, steps: int,
                    batches,  # rng -> batch of unlabelled text, e.g. EncoderData.general or .transfer
-                   lr: float = 5e-4, seed: int = 0, log_every: int = 5) -> History:
+                   lr: float = 5e-4, seed: int = 0, log_every: int = 5,
+                   modules: dict | None = None) -> History:  # extra trainable modules the terms use (projections)
     """A task-agnostic stage: the student learns `terms` from the teacher on unlabelled text (no term reads labels;
-    the teacher runs only for the signals the terms name); returns the history."""
-    d = Distiller(student, terms, teacher=teacher, lr=lr, warmup=0.06, seed=seed, progress=False,
+    the teacher runs only for the signals the terms name; `modules` train along); returns the history."""
+    d = Distiller(student, terms, teacher=teacher, lr=lr, warmup=0.06, seed=seed, progress=False, modules=modules,
                   log_every=log_every, term_grad_norms=False)
     return d.fit(batches, steps)
 

@@ -106,6 +106,11 @@ class Tap:
             self.signals.setdefault(kind, {})[key] = out
         return hook
 
+    def _store_input(self, key):
+        def hook(module, args, kwargs):
+            self.signals.setdefault("hidden_states", {})[key] = args[0] if args else kwargs["hidden_states"]
+        return hook
+
     def _qkv_hook(self, layer, slot):
         def hook(module, args, output):
             self.signals.setdefault("qkv", {}).setdefault(layer, [None, None, None])[slot] = output
@@ -121,8 +126,10 @@ class Tap:
                                                                    f"{type(self.model).__name__}") from None
                     self._handles.append(m.register_forward_hook(self._store("module", i)))
                 elif kind == "hidden_states":
-                    m = self.model.get_input_embeddings() if i == "emb" else self.blocks[i]
-                    self._handles.append(m.register_forward_hook(self._store("hidden_states", i)))
+                    if i == "emb":  # what the first block reads: the embedding layer's whole output
+                        self._handles.append(self.blocks[0].register_forward_pre_hook(self._store_input("emb"),
+                                                                                       with_kwargs=True))
+                    else: self._handles.append(self.blocks[i].register_forward_hook(self._store("hidden_states", i)))
                 elif kind == "qkv":
                     for slot, m in enumerate(qkv_modules(self.blocks[i])):
                         self._handles.append(m.register_forward_hook(self._qkv_hook(i, slot)))

@@ -305,3 +305,142 @@ def test_minilm_and_minilmv2_terms_train_a_users_distilbert_pair():
         for t in terms:
             v = [x for _, x in hist.column(t.name)]
             assert len(v) == 40 and sum(v[-5:]) < 0.5 * sum(v[:5]), (t.name, v[:5], v[-5:])
+
+# --- TinyBERT (nbs/methods/tinybert.ipynb) ---
+from fastdistill.methods import tinybert as tinybert_mod
+from fastdistill.methods.tinybert import (augment, intermediate_terms, mlm_candidates, prediction_term,
+                                          soft_cross_entropy, tinybert_projections)
+
+def _mse_by_hand(s, t, mask):  # mean over valid tokens of the mean over features
+    m = mask.bool()
+    return float(((s - t).pow(2).mean(-1) * m).sum() / m.sum())
+
+def test_tinybert_intermediate_terms_pair_block_m_with_teacher_block_m_n_over_m_through_their_own_projections():
+    torch.manual_seed(0)
+    proj = tinybert_projections(6, 8)
+    emb, att, hid = intermediate_terms(proj, 2, 6)
+    assert [x.name for x in (emb, att, hid)] == ["emb", "att", "hid"]
+    assert emb.needs == ("student.hidden_states@emb", "teacher.hidden_states@emb", "batch.attention_mask")
+    assert att.needs == ("student.attn_scores@0,1", "teacher.attn_scores@2,5", "batch.attention_mask")
+    assert hid.needs == ("student.hidden_states@0,1", "teacher.hidden_states@2,5", "batch.attention_mask")
+    assert intermediate_terms(proj, 3, 6)[1].needs[1] == "teacher.attn_scores@1,3,5"
+    g = torch.Generator().manual_seed(1)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    hs, ht = [torch.randn(2, 4, 6, generator=g) for _ in range(2)], [torch.randn(2, 4, 8, generator=g) for _ in range(2)]
+    es, et = torch.randn(2, 4, 6, generator=g), torch.randn(2, 4, 8, generator=g)
+    a_s, a_t = [torch.randn(2, 3, 4, 4, generator=g) * 3 for _ in range(2)], [torch.randn(2, 3, 4, 4, generator=g) * 3
+                                                                           for _ in range(2)]
+    sig = {"student.hidden_states@emb": es, "teacher.hidden_states@emb": et, "student.hidden_states@0,1": hs,
+           "teacher.hidden_states@2,5": ht, "student.attn_scores@0,1": a_s, "teacher.attn_scores@2,5": a_t,
+           "batch.attention_mask": mask}
+    with torch.no_grad():
+        want_emb = _mse_by_hand(proj["w_e"](es), et, mask)
+        want_hid = sum(_mse_by_hand(proj["w_h"](s), t, mask) for s, t in zip(hs, ht))
+        assert emb(sig).item() == pytest.approx(want_emb, rel=1e-5)
+        assert emb(sig).item() != pytest.approx(_mse_by_hand(proj["w_h"](es), et, mask), rel=1e-3)  # W_e is its own
+        assert hid(sig).item() == pytest.approx(want_hid, rel=1e-5)
+    pair = mask.bool()[:, None, :, None] & mask.bool()[:, None, None, :]  # valid (query, key) pairs, every head
+    want_att = sum(float(((s - t).pow(2) * pair).sum() / pair.expand_as(s).sum()) for s, t in zip(a_s, a_t))
+    assert att(sig).item() == pytest.approx(want_att, rel=1e-5)  # raw scores, not softmax probabilities
+
+def test_tinybert_prediction_is_soft_cross_entropy_at_temperature():
+    s, t = torch.tensor([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0]]), torch.tensor([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+    for T in (1.0, 2.0):
+        p, lq = torch.softmax(t / T, -1), torch.log_softmax(s / T, -1)
+        want = float(-(p * lq).sum(-1).mean())
+        assert soft_cross_entropy(s, t, T).item() == pytest.approx(want, rel=1e-6)
+        assert prediction_term(T)({"student.logits": s, "teacher.logits": t}).item() == pytest.approx(want, rel=1e-6)
+    # the teacher is the target: cross-entropy ≥ the teacher's entropy, with equality when the student matches
+    assert soft_cross_entropy(t, t).item() == pytest.approx(float(-(torch.softmax(t, -1) * torch.log_softmax(t, -1))
+                                                                  .sum(-1).mean()), rel=1e-6)
+    with pytest.raises(DistillInputError, match="student logits"): soft_cross_entropy(s, t[:, :2])
+
+def _tiny_mlm(tok, seed=0):
+    torch.manual_seed(seed)
+    return BertForMaskedLM(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                      intermediate_size=64, max_position_embeddings=64))
+
+class _FavouringMLM(torch.nn.Module):  # a masked LM that always ranks the texts' own tokens first
+    def __init__(self, tok, texts):
+        super().__init__()
+        self.base = torch.zeros(len(tok))
+        self.base[sorted(set(sum(tok(list(texts)).input_ids, [])))] = 10.0
+    def forward(self, input_ids, attention_mask):
+        from types import SimpleNamespace
+        return SimpleNamespace(logits=self.base.expand(*input_ids.shape, -1))
+
+def test_tinybert_augmentation_replaces_only_single_piece_words_never_protected_special_or_padding():
+    tok = get_tokenizer("topics")
+    texts = ["opera jazz report the zzqxv map", "trip visa backpack yesterday opera"]
+    protected = tok.convert_tokens_to_ids(["Ġopera", "Ġmap"])
+    # 6 allowed tokens of each kind (after a space or not) are ranked first: the original would be among the top 6
+    c = mlm_candidates(_FavouringMLM(tok, texts), tok, texts, [3, 1], k=6, max_len=16, protected=protected)
+    tokens = [tok.convert_ids_to_tokens(r) for r in c.input_ids]
+    want = [[t in ("opera", "Ġjazz", "Ġreport", "Ġthe") for t in tokens[0]],  # not the 6 pieces of zzqxv, not map
+            [t in ("trip", "Ġvisa", "Ġbackpack", "Ġyesterday") for t in tokens[1]]]  # not the protected opera
+    assert c.replaceable.tolist() == want
+    specials = set(tok.all_special_ids) | set(protected)
+    marked = lambda x: tok.convert_ids_to_tokens(x).startswith("Ġ")  # a word after a space stays one
+    for i, j in c.replaceable.nonzero().tolist():
+        cand = c.cands[i, j].tolist()
+        assert len(set(cand)) == 6 and int(c.input_ids[i, j]) not in cand and not specials & set(cand), (i, j, cand)
+        assert all(marked(x) == marked(int(c.input_ids[i, j])) for x in cand)
+    a = augment(c, n_aug=3, p=1.0, seed=0)
+    N = len(texts)
+    assert a.input_ids.shape == (4 * N, 16) and a.labels.tolist() == [3, 1] * 4
+    changed = a.input_ids != c.input_ids.repeat(4, 1)
+    assert not changed[:N].any() and (changed[N:] == c.replaceable.repeat(3, 1)).all()  # p = 1: every word, only
+    assert all(int(a.input_ids[r, j]) in c.cands[r % N, j].tolist() for r, j in changed.nonzero().tolist())
+    assert (augment(c, 2, p=0.0).input_ids == c.input_ids.repeat(3, 1)).all()
+    half = augment(c, 50, p=0.4, seed=1).input_ids[N:] != c.input_ids.repeat(50, 1)
+    assert 0.33 < half.sum() / (50 * c.replaceable.sum()) < 0.47
+    for stride in (None, 2):  # a real (random) masked LM, one word per pass or every other word together
+        c2 = mlm_candidates(_tiny_mlm(tok), tok, texts, [3, 1], k=4, max_len=16, protected=protected, stride=stride)
+        assert (c2.replaceable == c.replaceable).all() and (c2.cands[~c2.replaceable] == -1).all()
+
+def test_tinybert_arms_run_their_stages_on_their_data(monkeypatch):
+    tok = get_tokenizer("topics")
+    teacher = build_model("topics", "teacher", tok, seed=0)
+    data = encoder_data(tok, batch_size=4, eval_limit=8).with_teacher(teacher)
+    tb = tinybert_mod.TinyBertData(general="general", small="small", augmented="augmented", n_small=1, n_augmented=2)
+    calls = []
+    monkeypatch.setattr(tinybert_mod, "distil_encoder", lambda student, source, terms, steps, batches, **kw:
+                        calls.append((tuple(t.name for t in terms), batches, steps, kw["modules"] is not None)))
+    monkeypatch.setattr(tinybert_mod, "finetune_encoder", lambda enc, tok_, steps, task, size, **kw:
+                        calls.append(("ce", kw["batches"], steps)) or (build_model("topics", size, tok), None))
+    monkeypatch.setattr(tinybert_mod, "held_out_terms", lambda *a, **kw: {"att": 0.0})
+    monkeypatch.setattr(tinybert_mod, "score_student", lambda model, data: {})
+    inter, pred = ("emb", "att", "hid"), ("pred",)
+    want = {"TinyBERT": [(inter, "general", 5, True), (inter, "augmented", 3, True), (pred, "augmented", 2, False)],
+            "no augmentation": [(inter, "general", 5, True), (inter, "small", 3, True), (pred, "small", 2, False)],
+            "task only": [(inter, "augmented", 3, True), (pred, "augmented", 2, False)],
+            "fine-tune only": [("ce", "small", 5)]}
+    for arm in tinybert_mod.TINYBERT_ARMS:
+        calls.clear()
+        tinybert_mod.train_tinybert(arm, 0, teacher, data, tb, general_steps=5, intermediate_steps=3, prediction_steps=2)
+        assert calls == want[arm], arm
+
+def test_tinybert_terms_train_a_users_distilbert_pair():
+    "A narrower DistilBERT student of a DistilBERT teacher: every intermediate term and the prediction term fall."
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+    from fastdistill.distiller import Distiller
+    def make(layers, dim, seed):
+        torch.manual_seed(seed)
+        return DistilBertForSequenceClassification(DistilBertConfig(
+            vocab_size=60, dim=dim, n_layers=layers, n_heads=4, hidden_dim=2 * dim, max_position_embeddings=32,
+            num_labels=3, dropout=0.0, attention_dropout=0.0))
+    g = torch.Generator().manual_seed(0)
+    mask = torch.ones(8, 12, dtype=torch.long); mask[:4, 9:] = 0
+    batch = {"input_ids": torch.randint(4, 60, (8, 12), generator=g), "attention_mask": mask}
+    teacher, student = make(4, 32, 0), make(2, 16, 1)
+    with torch.no_grad():
+        teacher.classifier.weight.mul_(30)  # confident predictions: the soft cross-entropy has room above its floor
+        z = teacher(**batch).logits
+    floor = float(-(torch.softmax(z, -1) * torch.log_softmax(z, -1)).sum(-1).mean())  # the teacher's entropy
+    proj = tinybert_projections(16, 32)
+    for terms, modules in ((intermediate_terms(proj, 2, 4), proj), ([prediction_term()], None)):
+        hist = Distiller(student, terms, teacher=teacher, lr=1e-2, seed=0, progress=False, log_every=1, modules=modules,
+                         term_grad_norms=False).fit(lambda rng: batch, 40)
+        for t in terms:
+            v = [x - (floor if t.name == "pred" else 0.0) for _, x in hist.column(t.name)]
+            assert len(v) == 40 and sum(v[-5:]) < 0.7 * sum(v[:5]), (t.name, v[:5], v[-5:])

@@ -36,6 +36,7 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "pkd": ("tests/test_transformer_kd.py", "pkd"),
     "minilm": ("tests/test_transformer_kd.py", "minilm and not minilmv2"),
     "minilmv2": ("tests/test_transformer_kd.py", "minilmv2"),
+    "tinybert": ("tests/test_transformer_kd.py", "tinybert"),
 }
 
 @dataclass
@@ -112,6 +113,25 @@ MUTANTS = [
       "fastdistill/methods/minilmv2.py", "round(n_blocks * 7 / 8) - 1)", "round(n_blocks * 7 / 8))"),
     M("minilmv2", "upper-middle-ignored", "the teacher's last block used whatever the arm asks for",
       "fastdistill/methods/minilmv2.py", 'layer = n_t - 1 if block == "last" else upper_middle_block(n_t)', "layer = n_t - 1"),
+    # TinyBERT (nbs/methods/tinybert.ipynb)
+    M("tinybert", "attention-after-softmax", "the attention loss on softmax probabilities, not the raw scores",
+      "fastdistill/methods/tinybert.py", "attention_mse(a, b, m)", "attention_mse(a.softmax(-1), b.softmax(-1), m)"),
+    M("tinybert", "one-projection-for-everything", "the embeddings mapped by the hidden states' W_h, not their own W_e",
+      "fastdistill/methods/tinybert.py", 'embedding_term(projections["w_e"])', 'embedding_term(projections["w_h"])'),
+    M("tinybert", "g-m-from-the-bottom", "student block m learns from teacher block m, not m·N/M",
+      "fastdistill/methods/tinybert.py", 'g = layer_map(n_student, n_teacher, "uniform")', "g = list(range(n_student))"),
+    M("tinybert", "temperature-on-the-student-only", "the teacher's logits not divided by the temperature",
+      "fastdistill/methods/tinybert.py", "F.softmax(teacher_logits.float() / temperature, -1)",
+      "F.softmax(teacher_logits.float(), -1)"),
+    M("tinybert", "protected-tokens-replaced", "augmentation may replace the tokens a task protects",
+      "fastdistill/methods/tinybert.py", "keep = torch.tensor(sorted(set(tokenizer.all_special_ids) | set(protected)),",
+      "keep = torch.tensor(sorted(set(tokenizer.all_special_ids)),"),
+    M("tinybert", "word-pieces-replaced", "pieces of a multi-piece word replaced one by one",
+      "fastdistill/methods/tinybert.py", "if w is None or counts[w] != 1: out[i, j] = False", "if w is None: out[i, j] = False"),
+    M("tinybert", "original-is-a-candidate", "the masked word itself counted among its replacements",
+      "fastdistill/methods/tinybert.py", "ok[torch.arange(len(g)), orig] = False", "pass"),
+    M("tinybert", "no-aug-arm-augments", "the no-augmentation arm reads the augmented split",
+      "fastdistill/methods/tinybert.py", '"no augmentation": (True, False)', '"no augmentation": (True, True)'),
     # divergences (nbs/10_losses.ipynb): what every KD method builds on
     M("losses", "student-not-softened", "temperature applied to the teacher only (fused kernel)",
       "fastdistill/losses.py", "lq, lp = F.log_softmax(x if tau == 1 else x / tau, -1)", "lq, lp = F.log_softmax(x, -1)"),
