@@ -219,11 +219,12 @@ _ARMS = {"TinyBERT": (True, True), "no augmentation": (True, False), "task only"
 
 def train_tinybert(arm: str, seed: int, teacher: nn.Module, data: EncoderData, tb: TinyBertData, general_steps: int,
                    intermediate_steps: int, prediction_steps: int, size: str = "student-2", lr: float = 2e-3,
-                   finetune_lr: float = 3e-3, temperature: float = 1.0) -> tuple:
+                   prediction_lr: float = 1e-3, finetune_lr: float = 3e-3, temperature: float = 1.0) -> tuple:
     """One student of `size` through the arm: general distillation of the intermediate layers on general text (if
     the arm has it), then task distillation — intermediate layers, then predictions — on the small task split, with
     or without its augmented copies. *Fine-tune only* trains the same student on the labels of the small split for
-    the same task-stage steps. The row adds the attention-score MSE to the teacher on held-out text."""
+    the same task-stage steps (at `finetune_lr`). The row adds the attention-score MSE to the teacher's mapped
+    blocks on held-out text after training."""
     student = build_model(data.task, size, data.tokenizer, seed=seed)
     n_s, n_t = student.config.num_hidden_layers, teacher.config.num_hidden_layers
     torch.manual_seed(seed)
@@ -240,7 +241,7 @@ def train_tinybert(arm: str, seed: int, teacher: nn.Module, data: EncoderData, t
             student, teacher, terms, steps, batches, lr=lr, seed=seed, log_every=1, modules=modules)
         if general: hist["general"] = stage(inter, tb.general, general_steps, lr)
         hist["intermediate"] = stage(inter, task_batches, intermediate_steps, lr)
-        hist["prediction"] = stage([prediction_term(temperature)], task_batches, prediction_steps, finetune_lr, None)
+        hist["prediction"] = stage([prediction_term(temperature)], task_batches, prediction_steps, prediction_lr, None)
     gap = held_out_terms(student, teacher, inter[1:2], data.valid)
     return {"method": arm, "seed": seed, **score_student(student, data), "attention_mse_to_teacher": gap["att"]}, hist
 
@@ -259,7 +260,7 @@ def tinybert_table(seeds: list, general_steps: int, intermediate_steps: int, pre
 
 STUDY = register_study(Study(
     "tinybert", tinybert_table,
-    {"quick": {"seeds": [0, 1], "general_steps": 40, "intermediate_steps": 40, "prediction_steps": 30,
+    {"quick": {"seeds": [0, 1], "general_steps": 30, "intermediate_steps": 30, "prediction_steps": 60,
                "batch_size": 16, "eval_limit": 200, "n_aug": 4, "stride": 6},
      "full": {"seeds": [0, 1, 2], "general_steps": 300, "intermediate_steps": 200, "prediction_steps": 100,
               "batch_size": 32, "eval_limit": 0, "n_aug": 8, "stride": None}},
