@@ -14,13 +14,14 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
 from transformers import PreTrainedTokenizerFast
+from filelock import FileLock
 from .core import atomic_directory, canonical_json, load_settings, sha256_hex, package_version
 from .tasks import get_task
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'MODEL_SIZES', 'train_tokenizer', 'get_tokenizer', 'family_of', 'size_config', 'MLPClassifier',
-           'SmallCNN', 'build_model', 'n_params', 'encode_prompt', 'encode_completion', 'encode_sft', 'pad_batch',
-           'make_batcher', 'mlm_mask', 'mlm_windows', 'mlm_batcher', 'greedy_generate', 'document_nll',
+__all__ = ['SPECIAL_TOKENS', 'MODEL_SIZES', 'train_tokenizer', 'cache_lock', 'get_tokenizer', 'family_of', 'size_config',
+           'MLPClassifier', 'SmallCNN', 'build_model', 'n_params', 'encode_prompt', 'encode_completion', 'encode_sft',
+           'pad_batch', 'make_batcher', 'mlm_mask', 'mlm_windows', 'mlm_batcher', 'greedy_generate', 'document_nll',
            'ModelFolderError', 'resolve_device', 'ensure_pad_token', 'load_model_folder', 'tokenizer_plan']
 
 # %% ../nbs/03_models.ipynb #371305b5
@@ -59,6 +60,12 @@ def train_tokenizer(texts: Sequence[str],  # training text
 # %% ../nbs/03_models.ipynb #7c3886a8
 def _cache_root() -> Path: return load_settings().model_cache_dir
 
+def cache_lock(path: Path) -> FileLock:
+    """An inter-process lock for one cache entry (`<entry>.lock` beside it): processes that share a cache (parallel
+    test workers, two notebooks) check, train and write an entry one at a time, so it is trained once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path) + ".lock")
+
 # %% ../nbs/03_models.ipynb #e1e14a07
 def get_tokenizer(task: str, variant: str = "main", seed: int = 0) -> PreTrainedTokenizerFast:
     "The (cached) tokenizer of a bundled task."
@@ -68,11 +75,12 @@ def get_tokenizer(task: str, variant: str = "main", seed: int = 0) -> PreTrained
     key = sha256_hex(canonical_json({"task": t.manifest()["content_hash"], "variant": variant, "encoder": encoder,
                                      "vocab": t.vocab_size, "version": package_version()}))[:12]
     d = _cache_root()/"tokenizers"/f"{task}-{variant}-{key}"
-    if (d/"tokenizer.json").exists():
-        try: return PreTrainedTokenizerFast.from_pretrained(str(d))
-        except Exception as e: warnings.warn(f"tokenizer cache {d} unreadable ({e}); retraining")
-    tok = train_tokenizer(t.texts(), t.vocab_size, variant=variant, encoder=encoder)
-    with atomic_directory(d) as tmp: tok.save_pretrained(str(tmp))
+    with cache_lock(d):
+        if (d/"tokenizer.json").exists():
+            try: return PreTrainedTokenizerFast.from_pretrained(str(d))
+            except Exception as e: warnings.warn(f"tokenizer cache {d} unreadable ({e}); retraining")
+        tok = train_tokenizer(t.texts(), t.vocab_size, variant=variant, encoder=encoder)
+        with atomic_directory(d) as tmp: tok.save_pretrained(str(tmp))
     return tok
 
 # %% ../nbs/03_models.ipynb #a4445a2d

@@ -17,7 +17,7 @@ from transformers import BertForMaskedLM, BertForSequenceClassification, LlamaFo
 from .core import atomic_directory, atomic_write_text, canonical_json, file_sha256, load_settings
 from .core import package_version, sha256_hex
 from .tasks import TrainConfig, get_task
-from .models import build_model, family_of, get_tokenizer, make_batcher, mlm_batcher, n_params, size_config
+from .models import build_model, cache_lock, family_of, get_tokenizer, make_batcher, mlm_batcher, n_params, size_config
 from .teachers import HFTeacher, register_teacher_kind
 from .eval import evaluate
 from .losses import mlm_term, sft_term
@@ -113,14 +113,16 @@ def _verify_files(folder: Path, info: dict) -> str | None:
 
 # %% ../nbs/13_zoo.ipynb #59b3d6f0
 def _cached(folder: Path, retrain: bool, load: Callable, train: Callable) -> ZooModel:
-    "`load(info)` when `folder` holds an entry whose files verify; else `train()` (warning when it was damaged)."
-    if folder.exists() and not retrain:
-        try:
-            info = json.loads((folder/"zoo.json").read_text())
-            if (problem := _verify_files(folder, info)) is None: return load(info)
-        except Exception as e: problem = f"{type(e).__name__}: {e}"
-        warnings.warn(f"zoo cache entry {folder} is corrupted ({problem}); retraining it")
-    return train()
+    """`load(info)` when `folder` holds an entry whose files verify; else `train()` (warning when it was damaged). One
+    process at a time per entry (`cache_lock`): a second one waits, then loads what the first trained."""
+    with cache_lock(folder):
+        if folder.exists() and not retrain:
+            try:
+                info = json.loads((folder/"zoo.json").read_text())
+                if (problem := _verify_files(folder, info)) is None: return load(info)
+            except Exception as e: problem = f"{type(e).__name__}: {e}"
+            warnings.warn(f"zoo cache entry {folder} is corrupted ({problem}); retraining it")
+        return train()
 
 def _write_entry(folder: Path, model: nn.Module, tokenizer, info: dict):
     "Save weights, tokenizer and zoo.json (with every file's SHA-256) as one atomic directory."

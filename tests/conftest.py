@@ -1,9 +1,18 @@
-"""Shared fixtures: every test run gets its own artifact store; the model cache can be shared via the environment."""
+"""Shared fixtures: every test run gets its own artifact store; the model cache can be shared via the environment.
+
+Under pytest-xdist (`pytest -n 2`, as the README runs it) each worker uses one torch thread, so two workers share
+the two cores instead of fighting over them, and the workers share one model cache (the zoo and tokenizer caches lock
+each entry while it is checked or trained, so a model is trained once and never read half-written)."""
 import os
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:  # before torch starts its thread pools; papermill kernels inherit the environment
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"): os.environ[var] = "1"
+    import torch
+    torch.set_num_threads(1)
 
 @pytest.fixture(scope="session", autouse=True)
 def fastdistill_env(tmp_path_factory):
@@ -11,8 +20,10 @@ def fastdistill_env(tmp_path_factory):
     old = {k: os.environ.get(k) for k in ("FASTDISTILL_ARTIFACTS_DIR", "FASTDISTILL_MODEL_CACHE_DIR", "FASTDISTILL_DATA_DIR", "FASTDISTILL_EXECUTED_DIR")}
     os.environ["FASTDISTILL_EXECUTED_DIR"] = str(tmp_path_factory.mktemp("executed"))  # executed notebooks, for the docs-site test
     os.environ["FASTDISTILL_ARTIFACTS_DIR"] = str(tmp_path_factory.mktemp("artifacts"))
-    for key, name in (("FASTDISTILL_MODEL_CACHE_DIR", "models"), ("FASTDISTILL_DATA_DIR", "data")):
-        if not old[key]: os.environ[key] = str(tmp_path_factory.mktemp(name))
+    if not old["FASTDISTILL_MODEL_CACHE_DIR"]:  # one cache for the whole run: xdist workers share their base's parent
+        shared = tmp_path_factory.getbasetemp().parent if WORKER else tmp_path_factory.getbasetemp()
+        os.environ["FASTDISTILL_MODEL_CACHE_DIR"] = str(shared/"models-shared")
+    if not old["FASTDISTILL_DATA_DIR"]: os.environ["FASTDISTILL_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
     yield
     for k, v in old.items():
         if v is None: os.environ.pop(k, None)

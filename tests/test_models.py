@@ -72,3 +72,22 @@ def test_topics_teacher_clearly_beats_small_student_trained_on_small_labelled_sp
         accs[split] = evaluate("topics", s.model, s.tokenizer)["accuracy"]
     assert teacher.metric > accs["train"] + 0.1, (teacher.metric, accs)
     assert accs["teacher_train"] > accs["train"] + 0.1, accs
+
+def test_two_processes_sharing_a_cache_train_an_entry_once(tmp_path):
+    "The zoo's cache lock: a second process waits for the first's training and then loads its entry."
+    script = f"""
+import json, sys, time
+from pathlib import Path
+from fastdistill.zoo import _cached
+folder, log = Path({str(tmp_path/'entry')!r}), Path({str(tmp_path/'trained.log')!r})
+def train():
+    with log.open("a") as f: f.write(sys.argv[1] + "\\n")
+    time.sleep(2)
+    folder.mkdir(); (folder/"x.txt").write_text("weights")
+    (folder/"zoo.json").write_text(json.dumps({{"files": {{"x.txt": __import__("fastdistill.core").core.file_sha256(folder/"x.txt")}}}}))
+    return "trained"
+print(_cached(folder, False, lambda info: "loaded", train))
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], stdout=subprocess.PIPE, text=True) for i in range(2)]
+    outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert outs == ["loaded", "trained"] and len((tmp_path/"trained.log").read_text().split()) == 1

@@ -444,3 +444,29 @@ def test_tinybert_terms_train_a_users_distilbert_pair():
         for t in terms:
             v = [x - (floor if t.name == "pred" else 0.0) for _, x in hist.column(t.name)]
             assert len(v) == 40 and sum(v[-5:]) < 0.7 * sum(v[:5]), (t.name, v[:5], v[-5:])
+
+# --- the five methods compared (nbs/methods/transformer_compare.ipynb) ---
+from fastdistill.methods import transformer_compare as summary_mod
+
+def test_transformer_compare_gives_every_method_the_same_student_and_budget(monkeypatch):
+    for budget in (1, 60, 401):
+        assert all(sum(summary_mod.stage_steps(a, budget).values()) == budget for a in summary_mod.SUMMARY_ARMS)
+    calls = {}
+    def fake(name):
+        def train(arm, seed, teacher, data, *steps, size="student-2", **kw):
+            calls[name] = (teacher, [s for s in steps if isinstance(s, int)], size)
+            return {"method": arm}, {}
+        return train
+    for fn in ("train_distilbert", "train_pkd", "train_tinybert", "train_minilm", "train_minilmv2"):
+        monkeypatch.setattr(summary_mod, fn, fake(fn))
+    monkeypatch.setattr(summary_mod, "finetune_encoder", lambda enc, tok, steps, task, size, **kw:
+                        calls.__setitem__("finetune", (enc, [steps], size)) or (None, None))
+    monkeypatch.setattr(summary_mod, "score_student", lambda model, data: {})
+    data = type("D", (), {"finetune": "labelled", "tokenizer": None, "task": "topics"})()
+    for arm in summary_mod.SUMMARY_ARMS:
+        row, _ = summary_mod.train_summary_arm(arm, 0, "teacher", "mlm", data, "general", 101)
+        assert row == {"method": arm, "seed": 0, "steps": 101}
+    assert {k: sum(v[1]) for k, v in calls.items()} == dict.fromkeys(calls, 101) and len(calls) == 6
+    assert {v[2] for v in calls.values()} == {"student-3"}  # one student size for every method
+    assert calls["train_distilbert"][0] == "mlm" and calls["train_pkd"][0] == "teacher"
+    assert calls["train_tinybert"][1] == [50, 25, 26] and calls["finetune"][0] is None

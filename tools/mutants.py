@@ -3,6 +3,7 @@
     python tools/mutants.py            # every variant; exit 1 if any survives (or the unmutated copy fails)
     python tools/mutants.py --list     # the variants, by method, with the mistake each one stands for
     python tools/mutants.py -k lit     # only variants whose method or name contains "lit"
+    python tools/mutants.py -j 2       # two variants at a time, one torch thread each (what .ci/run does)
 
 Each variant is a text substitution in the exported package (`fastdistill/…py`, which nbdev writes from the
 notebooks). It is applied to a scratch copy of the package; the fast mechanism tests (`tests/test_mechanisms.py`,
@@ -37,6 +38,7 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "minilm": ("tests/test_transformer_kd.py", "minilm and not minilmv2"),
     "minilmv2": ("tests/test_transformer_kd.py", "minilmv2"),
     "tinybert": ("tests/test_transformer_kd.py", "tinybert"),
+    "transformer_compare": ("tests/test_transformer_kd.py", "transformer_compare"),
 }
 
 @dataclass
@@ -132,6 +134,14 @@ MUTANTS = [
       "fastdistill/methods/tinybert.py", "ok[torch.arange(len(g)), orig] = False", "pass"),
     M("tinybert", "no-aug-arm-augments", "the no-augmentation arm reads the augmented split",
       "fastdistill/methods/tinybert.py", '"no augmentation": (True, False)', '"no augmentation": (True, True)'),
+    # the five transformer-KD methods compared (nbs/methods/transformer_compare.ipynb)
+    M("transformer_compare", "second-stage-gets-the-whole-budget", "DistilBERT's fine-tuning not charged to the budget",
+      "fastdistill/methods/transformer_compare.py", '"finetune": budget - half}, "PKD-Skip"', '"finetune": budget}, "PKD-Skip"'),
+    M("transformer_compare", "tinybert-prediction-uncharged", "TinyBERT's prediction stage given the whole task half",
+      "fastdistill/methods/transformer_compare.py", '"prediction": budget - half - quarter}', '"prediction": budget - half}'),
+    M("transformer_compare", "minilm-at-its-own-size", "MiniLM trains its notebook's student-2, not the shared student",
+      "fastdistill/methods/transformer_compare.py", 'st["relation"], st["finetune"], size=size)\n    elif arm == "MiniLMv2"',
+      'st["relation"], st["finetune"])\n    elif arm == "MiniLMv2"'),
     # divergences (nbs/10_losses.ipynb): what every KD method builds on
     M("losses", "student-not-softened", "temperature applied to the teacher only (fused kernel)",
       "fastdistill/losses.py", "lq, lp = F.log_softmax(x if tau == 1 else x / tau, -1)", "lq, lp = F.log_softmax(x, -1)"),
@@ -302,8 +312,9 @@ def _preload():
     import fastdistill.methods.hinton, fastdistill.methods.lit, fastdistill.methods.sparse_kd  # noqa: F401
     import fastdistill.encoders  # noqa: F401
 
-def _run_forked(pkg_root: Path, select: str) -> tuple:
-    "Fork (the dependencies are already imported), import fastdistill from `pkg_root` in the child, run pytest."
+def _start_forked(pkg_root: Path, select: str, threads: int = 0) -> tuple:
+    """Fork (the dependencies are already imported), import fastdistill from `pkg_root` in the child, run pytest;
+    returns (pid, log file) at once (`threads`: the child's torch threads, 0 = unchanged)."""
     out = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False); out.close()
     pid = os.fork()
     if pid == 0:  # child
@@ -312,6 +323,9 @@ def _run_forked(pkg_root: Path, select: str) -> tuple:
             fd = os.open(out.name, os.O_WRONLY | os.O_TRUNC)
             os.dup2(fd, 1); os.dup2(fd, 2)
             os.chdir(ROOT)
+            if threads:
+                import torch
+                torch.set_num_threads(threads)
             sys.path[:] = [str(pkg_root)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT]
             os.environ["FASTDISTILL_EXPECT_PACKAGE"] = str(pkg_root/"fastdistill")
             for name in [n for n in sys.modules if n == "fastdistill" or n.startswith("fastdistill.")]:
@@ -320,16 +334,57 @@ def _run_forked(pkg_root: Path, select: str) -> tuple:
             code = int(pytest.main(_pytest_args(select)))
             sys.stdout.flush(); sys.stderr.flush()
         finally: os._exit(code)
+    return pid, out.name
+
+def _finish_forked(pid: int, log: str) -> tuple:
+    "Wait for a child of `_start_forked`: (pytest exit status, its last line)."
     _, status = os.waitpid(pid, 0)
     rc = os.waitstatus_to_exitcode(status)
-    lines = Path(out.name).read_text(errors="replace").strip().splitlines()
-    os.unlink(out.name)
+    lines = Path(log).read_text(errors="replace").strip().splitlines()
+    os.unlink(log)
     return rc, lines[-1:] or [""]
+
+def _run_forked(pkg_root: Path, select: str) -> tuple:
+    return _finish_forked(*_start_forked(pkg_root, select))
+
+def _verdict(m: Mutant, rc: int, tail: list, seconds: float) -> bool:
+    "Print one variant's line; True when it was killed."
+    verdict = "killed" if rc == 1 else "SURVIVED" if rc == 0 else f"ERROR (pytest exit {rc})"
+    print(f"{verdict:9s} {m.method:11s} {m.name:24s} {seconds:5.1f}s  {tail[0][:80]}", flush=True)
+    return rc == 1
+
+def _run_parallel(chosen: list, tmp: Path, jobs: int) -> list:
+    """Every variant in its own forked child, `jobs` at a time (each on its own copy of the package and one torch
+    thread); returns the variants that survived."""
+    slots = []
+    for j in range(jobs):
+        shutil.copytree(ROOT/"fastdistill", tmp/f"w{j}"/"fastdistill", ignore=shutil.ignore_patterns("__pycache__"))
+        slots.append(None)
+    todo, survived = list(chosen), []
+    while todo or any(slots):
+        for j, slot in enumerate(slots):
+            if slot is None and todo:
+                m = todo.pop(0)
+                path = tmp/f"w{j}"/m.file
+                original = path.read_text()
+                path.write_text(check_applies(m))
+                slots[j] = (m, path, original, time.perf_counter(), *_start_forked(tmp/f"w{j}", SELECT[m.method], 1))
+        pid, status = os.wait()
+        j = next(i for i, s in enumerate(slots) if s is not None and s[4] == pid)
+        m, path, original, t0, _, log = slots[j]
+        slots[j] = None
+        path.write_text(original)
+        rc = os.waitstatus_to_exitcode(status)
+        lines = Path(log).read_text(errors="replace").strip().splitlines()
+        os.unlink(log)
+        if not _verdict(m, rc, lines[-1:] or [""], time.perf_counter() - t0): survived.append(m)
+    return survived
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--list", action="store_true")
     ap.add_argument("-k", default="", help="only variants whose method or name contains this text")
+    ap.add_argument("-j", "--jobs", type=int, default=1, help="variants run at a time (one torch thread each)")
     a = ap.parse_args(argv)
     chosen = [m for m in MUTANTS if a.k in m.method or a.k in m.name]
     if a.list:
@@ -345,16 +400,16 @@ def main(argv=None) -> int:
             rc, tail = _run_tests(scratch, SELECT[method])
             if rc != 0: failed_base.append(method); print(f"BASELINE FAILS {method}: rc={rc} {tail[0]}")
         if failed_base: return 1
-        for m in chosen:
-            path = scratch/m.file
-            original = path.read_text()
-            path.write_text(check_applies(m))
-            t0 = time.perf_counter()
-            try: rc, tail = _run_tests(scratch, SELECT[m.method])
-            finally: path.write_text(original)
-            verdict = "killed" if rc == 1 else "SURVIVED" if rc == 0 else f"ERROR (pytest exit {rc})"
-            print(f"{verdict:9s} {m.method:11s} {m.name:24s} {time.perf_counter() - t0:5.1f}s  {tail[0][:80]}")
-            if rc != 1: survived.append(m)
+        if a.jobs > 1 and hasattr(os, "fork"): survived = _run_parallel(chosen, scratch, a.jobs)
+        else:
+            for m in chosen:
+                path = scratch/m.file
+                original = path.read_text()
+                path.write_text(check_applies(m))
+                t0 = time.perf_counter()
+                try: rc, tail = _run_tests(scratch, SELECT[m.method])
+                finally: path.write_text(original)
+                if not _verdict(m, rc, tail, time.perf_counter() - t0): survived.append(m)
     print(f"{len(chosen) - len(survived)} of {len(chosen)} variants killed")
     return 1 if survived else 0
 

@@ -22,8 +22,8 @@ from ..zoo import get_encoder, get_teacher
 # %% auto #0
 __all__ = ['TINYBERT_ARMS', 'STUDY', 'embedding_term', 'hidden_term', 'attention_score_term', 'soft_cross_entropy',
            'prediction_term', 'tinybert_projections', 'intermediate_terms', 'Candidates', 'replaceable_positions',
-           'mlm_candidates', 'augment', 'row_batcher', 'TinyBertData', 'tinybert_data', 'train_tinybert',
-           'tinybert_table']
+           'mlm_candidates', 'augment', 'row_batcher', 'TinyBertData', 'general_batcher', 'tinybert_data',
+           'train_tinybert', 'tinybert_table']
 
 # %% ../../nbs/methods/tinybert.ipynb #912d0dc4
 def _as_list(x) -> list: return [x] if torch.is_tensor(x) else list(x)
@@ -197,19 +197,24 @@ class TinyBertData:
     n_small: int
     n_augmented: int
 
+def general_batcher(tokenizer, batch_size: int = 32, task: str = "topics") -> Callable:
+    "rng -> batch of the task's general text (`pretrain_texts`: the masked-LM corpus), without masks or labels."
+    t = get_task(task)
+    enc = tokenizer(t.pretrain_texts("train"), truncation=True, max_length=t.train_config("quick").max_len,
+                    padding="max_length", return_tensors="pt")
+    return row_batcher(enc["input_ids"], enc["attention_mask"], None, batch_size)
+
 def tinybert_data(mlm: nn.Module, tokenizer, batch_size: int = 32, n_aug: int = 8, k: int = 8, p: float = 0.4,
                   stride: int | None = None, task: str = "topics", split: str = "train", seed: int = 0) -> TinyBertData:
     """General text = the task's `pretrain_texts` (the masked-LM corpus, here without masks); the task split
     `split`, and `n_aug` augmented copies of each of its rows made with the `mlm`'s top-k candidates."""
     t = get_task(task)
     max_len = t.train_config("quick").max_len
-    general = tokenizer(t.pretrain_texts("train"), truncation=True, max_length=max_len, padding="max_length",
-                        return_tensors="pt")
     rows = t.rows(split)
     c = mlm_candidates(mlm, tokenizer, [t.prompt(r) for r in rows], [r["target"] for r in rows], k, max_len,
                        stride=stride)
     a = augment(c, n_aug, p, seed)
-    return TinyBertData(row_batcher(general["input_ids"], general["attention_mask"], None, batch_size),
+    return TinyBertData(general_batcher(tokenizer, batch_size, task),
                         row_batcher(c.input_ids, c.attention_mask, c.labels, batch_size),
                         row_batcher(a.input_ids, a.attention_mask, a.labels, batch_size), len(c.labels),
                         len(a.labels))
