@@ -72,7 +72,7 @@ def summary_table(seeds: list, budget: int, batch_size: int = 32, eval_limit: in
 
 STUDY = register_study(Study(
     "transformer_compare", summary_table,
-    {"quick": {"seeds": [0, 1], "budget": 60, "batch_size": 16, "eval_limit": 200},
+    {"quick": {"seeds": [0], "budget": 60, "batch_size": 16, "eval_limit": 200},
      "full": {"seeds": [0, 1, 2], "budget": 400, "batch_size": 32, "eval_limit": 0}},
     keys=("method", "seed"), timings=("ms_b1", "ms_b32"),
     claim="every method trains the same student-3 for the same steps × batch against the same task teacher; "
