@@ -68,7 +68,14 @@ def run_signals(model: nn.Module, batch: dict, wanted: set, prefix: str, terms: 
     n_blocks = len(tap.blocks)
     for spec in taps:
         kind, layers = parse_signal(spec, n_blocks)
-        vals = [tap.signals[kind][l] for l in layers]
+        got = tap.signals.get(kind, {})
+        if missing := [l for l in layers if l not in got]:
+            where = ", ".join(map(str, missing))
+            what = f"output of module {where}" if kind == "module" else f"{kind} at block(s) {where}"
+            raise DistillInputError(f"signal '{prefix}.{spec}': the forward pass of {type(model).__name__} produced no "
+                                    f"{what} (the module never ran, or its attention does not go through "
+                                    "transformers' attention interface)")
+        vals = [got[l] for l in layers]
         sig[f"{prefix}.{spec}"] = vals[0] if len(vals) == 1 else vals
     return sig
 
