@@ -134,7 +134,7 @@ def _allowed_vocab(tokenizer, protected: Sequence[int], n_vocab: int) -> tuple:
     allowed[banned] = False
     return allowed, starts
 
-# %% ../../nbs/methods/tinybert.ipynb #55af658a
+# %% ../../nbs/methods/tinybert.ipynb #d4aadaad
 @torch.no_grad()
 def mlm_candidates(mlm: nn.Module, tokenizer, texts: Sequence[str], labels: Sequence[int], k: int = 8,
                    max_len: int = 48, protected: Sequence[int] = (), stride: int | None = None,
@@ -220,7 +220,7 @@ def tinybert_data(mlm: nn.Module, tokenizer, batch_size: int = 32, n_aug: int = 
                         row_batcher(a.input_ids, a.attention_mask, a.labels, batch_size), len(c.labels),
                         len(a.labels))
 
-# %% ../../nbs/methods/tinybert.ipynb #27387236
+# %% ../../nbs/methods/tinybert.ipynb #161f69ae
 TINYBERT_ARMS = ("TinyBERT", "no augmentation", "task only", "fine-tune only")
 _ARMS = {"TinyBERT": (True, True), "no augmentation": (True, False), "task only": (False, True)}  # general?, aug?
 
