@@ -1,16 +1,17 @@
 """The model zoo: quick teachers beat untrained twins, the cache is atomic and self-checking."""
-import json, os, subprocess, sys, warnings
+import json, os, random, subprocess, sys, warnings
+from dataclasses import replace
 import pytest, torch
 from fastdistill.models import build_model, encode_sft, get_tokenizer, make_batcher, pad_batch
 from fastdistill.eval import evaluate
 from fastdistill.zoo import get_student, get_teacher, train_supervised
 from fastdistill.tasks import get_task
 
-# Margins the quick teachers clear on their headline metric (see the recorded zoo table in nbs/03_models.ipynb):
-# the quick arith teacher is barely better than nothing at exact match, so its test also compares target loss.
-MARGIN = {"digits": 0.5, "topics": 0.3, "text2sql": 0.2, "arith": 0.0}
+# Margins the quick teachers clear on their headline metric (see the recorded zoo table in nbs/13_zoo.ipynb); the
+# generation teacher is also compared on teacher-forced target loss.
+MARGIN = {"digits": 0.5, "topics": 0.3, "text2sql": 0.2}
 
-@pytest.mark.parametrize("task", ["digits", "topics", "arith", "text2sql", "corpus"])
+@pytest.mark.parametrize("task", ["digits", "topics", "text2sql"])
 def test_quick_teacher_beats_untrained_model_of_same_size(task):
     z = get_teacher(task, profile="quick", progress=False)
     t = get_task(task)
@@ -27,6 +28,20 @@ def test_quick_teacher_beats_untrained_model_of_same_size(task):
         batch = pad_batch(encode_sft(z.tokenizer, [t.prompt(r) for r in rows], [t.target_text(r) for r in rows], 96), z.tokenizer.pad_token_id)
         with torch.no_grad(): lt, lu = z.model(**batch).loss.item(), fresh(**batch).loss.item()
         assert lt < 0.3 * lu, (lt, lu)
+
+# arith and corpus teachers are read by no notebook or test the suite runs, and their quick budgets cost about 200 s and
+# 140 s of CI on 2 cores; their recipe is checked on a bounded budget here, and the zoo benchmark
+# (benchmarks/results/zoo_*.json, tabulated in nbs/13_zoo.ipynb) records what the full quick and full budgets reach.
+@pytest.mark.parametrize("task,steps,ratio", [("arith", 40, 0.35), ("corpus", 60, 0.85)])
+def test_zoo_recipe_on_a_bounded_budget_learns_the_task(task, steps, ratio):
+    "The task's own quick config, cut to `steps`: held-out loss falls well below the same architecture untrained."
+    t, tok = get_task(task), get_tokenizer(task)
+    cfg = replace(t.train_config("quick"), steps=steps)
+    model, fresh = build_model(task, "teacher", tok, seed=0), build_model(task, "teacher", tok, seed=0)
+    train_supervised(model, make_batcher(t, tok, cfg), cfg, progress=False)
+    held = make_batcher(t, tok, replace(cfg, batch_size=64), split="test")(random.Random(0))
+    with torch.no_grad(): trained, untrained = model.eval()(**held).loss.item(), fresh.eval()(**held).loss.item()
+    assert trained < ratio * untrained, (trained, untrained)
 
 def test_cache_holds_only_safetensors_and_json():
     z = get_teacher("digits", profile="quick", progress=False)
