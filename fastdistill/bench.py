@@ -61,6 +61,7 @@ def peak_extra(fn: Callable, device: str = "cpu") -> tuple:
     return out, (_status_bytes("VmHWM") - before) if before is not None else None
 
 def timed(fn: Callable, device: str = "cpu") -> float:
+    "Seconds `fn()` takes, synchronising a CUDA device before and after so queued kernels are counted."
     if device.startswith("cuda"): torch.cuda.synchronize()
     t0 = time.perf_counter(); fn()
     if device.startswith("cuda"): torch.cuda.synchronize()

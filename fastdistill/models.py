@@ -166,7 +166,9 @@ def build_model(task: str, size: str, tokenizer: PreTrainedTokenizerFast | None 
     return BertForSequenceClassification(c) if head == "task" else BertForMaskedLM(c)
 
 # %% ../nbs/03_models.ipynb #38ad6926
-def n_params(model: nn.Module) -> int: return sum(p.numel() for p in model.parameters())
+def n_params(model: nn.Module) -> int:
+    "Number of parameters of `model` (every tensor counted once)."
+    return sum(p.numel() for p in model.parameters())
 
 # %% ../nbs/03_models.ipynb #7838f1f4
 def encode_prompt(tokenizer, prompt: str, add_bos: bool = True) -> list:
