@@ -44,9 +44,10 @@ def test_cell_options_are_applied_and_no_directive_survives():
 
 def test_math_becomes_mathml_outside_code_only():
     page = "<head><script src=\"https://cdn.example/mathjax.js\"></script></head><body><p>$x^2$ and $$\\sum_i a_i$$</p>" \
+           "<p>$\\big\\lVert s(x) \\big\\rVert^2$</p>" \
            "<pre>echo $HOME $PATH</pre><code>$a$</code></body>"
     out = math_to_mathml(page)
-    assert out.count("<math") == 2 and "display=\"block\"" in out
+    assert out.count("<math") == 3 and "display=\"block\"" in out and "lVert" not in out  # sized bars drawn too
     assert "<pre>echo $HOME $PATH</pre>" in out and "<code>$a$</code>" in out and "cdn.example" not in out
 
 

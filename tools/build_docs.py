@@ -185,7 +185,7 @@ def math_to_mathml(body: str) -> str:
     from latex2mathml.converter import convert
     def one(tex, display):
         tex = html.unescape(tex).strip()
-        for a, b in (("\\lVert", "\\|"), ("\\rVert", "\\|"), ("\\lvert", "|"), ("\\rvert", "|")): tex = tex.replace(a, b)
+        tex = re.sub(r"\\[bB]igg?[lr]?(?![a-zA-Z])", "", tex)  # sizing commands latex2mathml does not combine
         try: return convert(tex, display="block" if display else "inline")
         except Exception: return None
     def prose(seg):
