@@ -7,6 +7,7 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/explore.html.md"""
 # %% ../nbs/06_explore.ipynb #c464ed7c
 from __future__ import annotations
 import html, json, math
+from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
@@ -15,9 +16,11 @@ from .core import load_settings
 from .artifacts import ArtifactStore, row_topk, topk_tail_mass
 from .tasks import get_task
 from .pipeline import STAGES
+from .losses import SparseTeacher, distill_divergence
 
 # %% auto #0
-__all__ = ['CANDIDATE_STAGES', 'Explorer', 'sample_html', 'ExplorerWidget']
+__all__ = ['CANDIDATE_STAGES', 'Explorer', 'token_pieces', 'visible_whitespace', 'token_stats', 'tokens_html', 'sample_html',
+           'ExplorerWidget']
 
 # %% ../nbs/06_explore.ipynb #6d3c1f68
 CANDIDATE_STAGES = [s for s in STAGES if s not in ("canonical", "dedup")]
@@ -209,6 +212,100 @@ def fidelity_figure(self: Explorer):
                             f"KL max {fid.get('kl', {}).get('max', float('nan')):.1e}")
     return fig
 
+# %% ../nbs/06_explore.ipynb #7759053f
+def token_pieces(tokenizer, ids: Sequence[int]) -> list:
+    "The text each token adds to the decoded string (byte-level pieces as characters; '' while a character is split)."
+    pieces, prev = [], ""
+    for k in range(len(ids)):
+        text = tokenizer.decode(list(ids[: k + 1]), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if text.endswith("\ufffd"): pieces.append(""); continue  # a multi-byte character not complete yet
+        piece = text[len(prev):] if text.startswith(prev) else tokenizer.decode([ids[k]], skip_special_tokens=False)
+        pieces.append(piece); prev = text
+    return pieces
+
+_WS = {" ": "·", "\n": "↵", "\t": "⇥"}
+
+def visible_whitespace(text: str) -> str:
+    "Spaces, newlines and tabs as visible marks (a newline keeps its line break)."
+    return "".join(_WS[ch] + ("\n" if ch == "\n" else "") if ch in _WS else ch for ch in text)
+
+# %% ../nbs/06_explore.ipynb #4a99c26b
+@torch.no_grad()
+def token_stats(token_ids: Sequence[int], top_ids, top_lps, prompt_ids: Sequence[int] = (), student=None) -> dict:
+    """Per generated position: the teacher's probability of the produced token (NaN when outside its top-k), its
+    entropy in nats (top-k + tail), its top-1; with a `student` (a causal LM with the teacher's vocabulary, fed the
+    prompt and the completion so far): the student's probability of the token, KL(teacher‖student) over the top-k
+    plus a tail bucket, and its top-1."""
+    lp = torch.as_tensor(np.asarray(top_lps, dtype=np.float64))
+    ids = torch.as_tensor(np.asarray(top_ids, dtype=np.int64))
+    T = len(token_ids)
+    if lp.shape[0] != T: raise ValueError(f"{T} tokens but top-k for {lp.shape[0]} positions")
+    p = lp.exp()
+    tail = (1 - p.sum(-1)).clamp_min(0)
+    ent = -(p * lp).sum(-1) - torch.where(tail > 0, tail * tail.clamp_min(1e-300).log(), torch.zeros_like(tail))
+    chosen = torch.as_tensor(list(token_ids), dtype=torch.int64)
+    hit = ids == chosen[:, None]
+    p_tok = torch.where(hit.any(-1), (p * hit).sum(-1), torch.full((T,), float("nan"), dtype=p.dtype))
+    top1 = ids.gather(-1, lp.argmax(-1, keepdim=True))[:, 0]
+    out = {"teacher_p": p_tok.tolist(), "entropy": ent.tolist(), "teacher_top1": top1.tolist()}
+    if student is None: return out
+    if len(prompt_ids) == 0: raise ValueError("the student needs the prompt ids to predict the first token")
+    dev = next(student.parameters()).device
+    x = torch.tensor([list(prompt_ids) + list(token_ids)], device=dev)
+    logits = student.eval()(input_ids=x).logits[:, len(prompt_ids) - 1: len(prompt_ids) - 1 + T].cpu().double()
+    kl = distill_divergence(logits, SparseTeacher(ids[None], lp[None]), "forward_kl", reduction="none",
+                            tail="bucket")[0]
+    q = logits[0].log_softmax(-1)
+    return out | {"student_p": q.gather(-1, chosen[:, None])[:, 0].exp().tolist(), "kl": kl.tolist(),
+                  "student_top1": q.argmax(-1).tolist()}
+
+# %% ../nbs/06_explore.ipynb #90783fd8
+def tokens_html(pieces: Sequence[str], stats: dict, color: str = "teacher_p") -> str:
+    """The completion as coloured token spans: `color` is a column of `token_stats` (teacher_p / student_p: low is red;
+    entropy / kl: high is red), whitespace visible, each token's numbers in its tooltip, and — with a student — the
+    tokens where the student's top-1 differs from the teacher's underlined."""
+    vals = np.asarray(stats[color], dtype=float)
+    finite = vals[np.isfinite(vals)]
+    hi = float(finite.max()) if finite.size else 1.0
+    spans = []
+    for i, piece in enumerate(pieces):
+        v = vals[i]
+        bad = (1 - v) if color in ("teacher_p", "student_p") else (v / hi if hi > 0 else 0.0)
+        bg = "#eee" if not np.isfinite(v) else f"rgba(214, 39, 40, {0.08 + 0.7 * min(max(bad, 0.0), 1.0):.2f})"
+        tip = ", ".join(f"{k} {stats[k][i]:.3g}" if isinstance(stats[k][i], float) else f"{k} {stats[k][i]}"
+                        for k in stats)
+        differ = "student_top1" in stats and stats["student_top1"][i] != stats["teacher_top1"][i]
+        style = f"background:{bg};" + ("text-decoration:underline wavy #1f77b4;" if differ else "")
+        spans.append(f"<span class='fd-tok{' fd-differ' if differ else ''}' title='{html.escape(tip, quote=True)}' "
+                     f"style='{style}'>{html.escape(visible_whitespace(piece)).replace(chr(10), '<br>')}</span>")
+    legend = f"colour: {html.escape(color)}" + ("; underlined: the student's top-1 differs" if "kl" in stats else "")
+    box = "font-family:monospace;line-height:1.9;white-space:pre-wrap;overflow-wrap:anywhere"
+    return (f"<div class='fd-tokens' style='{box}'>{''.join(spans)}</div>"
+            f"<div style='font-size:smaller;color:#666'>{legend}</div>")
+
+# %% ../nbs/06_explore.ipynb #7c770f74
+@patch
+def token_table(self: Explorer, gen_id: str, student=None) -> pd.DataFrame:
+    "One row per generated token of a candidate: the stored piece, the text it adds, and `token_stats`' numbers."
+    r = self.candidates.loc[gen_id]
+    ids = [int(i) for i in r["token_ids"]]
+    tok = self.tokenizer
+    if not r.get("logprobs_available"): raise ValueError(f"candidate {gen_id}: the teacher gave no log-probabilities")
+    top_ids, top_lps = row_topk(r)
+    if student is not None and not len(r["prompt_ids"]):
+        raise ValueError(f"candidate {gen_id}: no prompt ids stored, so a student cannot be scored on it")
+    stats = token_stats(ids, top_ids, top_lps, [int(i) for i in r["prompt_ids"]], student)
+    return pd.DataFrame({"position": range(len(ids)), "token_id": ids,
+                         "piece": tok.convert_ids_to_tokens(ids) if tok is not None else [f"#{i}" for i in ids],
+                         "text": token_pieces(tok, ids) if tok is not None else [f"#{i} " for i in ids], **stats})
+
+@patch
+def token_view(self: Explorer, gen_id: str, student=None, color: str | None = None) -> str:
+    "The candidate's tokens as decoded, coloured text (by KL to the student when one is given, else the teacher's p)."
+    t = self.token_table(gen_id, student)
+    stats = {k: t[k].tolist() for k in t.columns if k not in ("position", "token_id", "piece", "text")}
+    return tokens_html(t["text"].tolist(), stats, color or ("kl" if student is not None else "teacher_p"))
+
 # %% ../nbs/06_explore.ipynb #40050e1b
 @patch
 def lineage(self: Explorer) -> list:
@@ -326,5 +423,8 @@ def _on_candidate(self: ExplorerWidget, change):
     self.tokens.clear_output()
     if not change["new"]: return
     with self.tokens:
-        try: self.ex.token_figure(change["new"]).show()
+        try:
+            from IPython.display import HTML, display
+            display(HTML(self.ex.token_view(change["new"])))  # the completion as text, coloured by the teacher's p
+            self.ex.token_figure(change["new"]).show()
         except ValueError as e: print(e)

@@ -56,3 +56,30 @@ def test_sample_view_has_candidates_gold_and_executions(run):
     page = sample_html(s)
     assert "nonsense" in page and "(gold)" in page
     with pytest.raises(KeyError, match="has no candidates"): Explorer(run_id, store).sample("no-such-sample")
+
+
+def test_token_pieces_read_as_text_for_byte_level_and_wordpiece_tokenizers():
+    from fastdistill.explore import token_pieces, visible_whitespace
+    from fastdistill.models import get_tokenizer
+    for task, text in (("text2sql", "SELECT name FROM t WHERE x = 'é😀'\nLIMIT 2"), ("topics", "the match ended in a draw")):
+        tok = get_tokenizer(task)
+        ids = tok(text, add_special_tokens=False).input_ids
+        pieces = token_pieces(tok, ids)
+        assert len(pieces) == len(ids) and "".join(pieces) == tok.decode(ids)
+        assert not any("Ġ" in p or "##" in p for p in pieces)  # byte-level and word-piece markers never shown
+    assert visible_whitespace(" a\tb\n") == "·a⇥b↵\n"
+
+
+def test_token_stats_closed_form_kl_with_a_user_model():
+    "A stand-in student (any callable with parameters and .logits) against a stored top-2 with its tail."
+    import math, types
+    import numpy as np
+    import torch
+    from fastdistill.explore import token_stats
+    class Uniform(torch.nn.Module):  # 4-token vocabulary, every next token equally likely
+        def __init__(self): super().__init__(); self.w = torch.nn.Parameter(torch.zeros(1))
+        def forward(self, input_ids): return types.SimpleNamespace(logits=torch.zeros(*input_ids.shape, 4) + self.w)
+    st = token_stats([2], [[2, 1]], np.log([[0.5, 0.3]]), prompt_ids=[0, 3], student=Uniform())
+    kl = 0.5 * math.log(0.5 / 0.25) + 0.3 * math.log(0.3 / 0.25) + 0.2 * math.log(0.2 / 0.5)  # tail 0.2 vs 0.5
+    assert abs(st["kl"][0] - kl) < 1e-9 and abs(st["student_p"][0] - 0.25) < 1e-12
+    assert st["teacher_p"] == [0.5] and st["teacher_top1"] == [2] and st["student_top1"] == [0]
