@@ -19,8 +19,8 @@ from .pipeline import STAGES
 from .losses import SparseTeacher, distill_divergence
 
 # %% auto #0
-__all__ = ['CANDIDATE_STAGES', 'Explorer', 'token_pieces', 'visible_whitespace', 'token_stats', 'tokens_html', 'sample_html',
-           'ExplorerWidget']
+__all__ = ['CANDIDATE_STAGES', 'Explorer', 'sample_label', 'token_pieces', 'visible_whitespace', 'token_stats', 'tokens_html',
+           'sample_html', 'ExplorerWidget']
 
 # %% ../nbs/06_explore.ipynb #6d3c1f68
 CANDIDATE_STAGES = [s for s in STAGES if s not in ("canonical", "dedup")]
@@ -97,6 +97,50 @@ def filter(self: Explorer, stage: str = "generate", keep: str = "all",  # all | 
 def sample_ids(self: Explorer, **filters) -> list:
     "The sample_ids with at least one matching candidate, in a stable order."
     return sorted(set(self.filter(**filters)["sample_id"]))
+
+# %% ../nbs/06_explore.ipynb #24e5b826
+def _preview(inp: dict, prompt: str, width: int = 72) -> str:
+    "The question as one short line: the input's question (or text) field, else the prompt."
+    q = " ".join(str(inp.get("question") or inp.get("text") or prompt or "").split())
+    return q if len(q) <= width else q[: width - 1] + "…"
+
+@patch
+def sample_table(self: Explorer, sort: str = "question", **filters) -> pd.DataFrame:
+    """One row per sample with a matching candidate (`filters` as in `filter`): a preview of the question, its status
+    (kept; rejected with the reason of the candidate that got furthest; errored when every candidate failed), the best
+    judge score, whether any candidate's query ran, and candidate counts; sorted by question, status or judge."""
+    if sort not in ("question", "status", "judge"): raise ValueError(f"sort={sort!r}; choose question, status or judge")
+    ids = set(self.filter(**filters)["sample_id"]) if filters else set(self.candidates["sample_id"])
+    c = self.candidates[self.candidates["sample_id"].isin(ids)]
+    depth = c["stage_reached"].map({s: i for i, s in enumerate(self.stages)})
+    errored = c["error"].notna() if "error" in c else pd.Series(False, index=c.index)
+    rows = []
+    for sid, g in c.assign(_depth=depth, _err=errored).groupby("sample_id", sort=False):
+        ok = g[~g["_err"]]
+        if (g["outcome"] == "selected").any(): status = "kept"
+        elif ok.empty: status = "errored"
+        else:  # the candidate that got furthest, the first one on a tie
+            furthest = ok.sort_values(["_depth", "candidate"], ascending=[False, True]).iloc[0]
+            status = "rejected: " + str(furthest["outcome"])
+        ex_pass = g["exec_pass"].dropna() if "exec_pass" in g else pd.Series([], dtype=object)
+        judge = g["judge_score"].max() if "judge_score" in g else float("nan")
+        rows.append({"sample_id": sid, "question": _preview(json.loads(g.iloc[0]["input_json"]), g.iloc[0]["prompt"]),
+                     "status": status, "judge": None if judge != judge else float(judge),
+                     "exec": "" if ex_pass.empty else "ran" if ex_pass.astype(bool).any() else "failed",
+                     "candidates": len(g), "errored": int(g["_err"].sum())})
+    cols = ["sample_id", "question", "status", "judge", "exec", "candidates", "errored"]
+    t = pd.DataFrame(rows, columns=cols)
+    by = {"question": ["question", "sample_id"], "status": ["status", "question"], "judge": ["judge", "question"]}[sort]
+    t = t.sort_values(by, ascending=[sort != "judge", True], na_position="last", kind="stable")
+    return t.reset_index(drop=True)
+
+_MARK = {"kept": "✓", "errored": "⚠"}
+
+def sample_label(row) -> str:
+    "One line of the sample list: status mark, question preview and, for rejections, the reason."
+    status = row["status"]
+    reason = "" if status in _MARK else f"  [{status.removeprefix('rejected: ')}]"
+    return f"{_MARK.get(status, '✗')} {row['question']}{reason}"
 
 # %% ../nbs/06_explore.ipynb #d10a7a81
 @patch
@@ -360,18 +404,20 @@ class ExplorerWidget:
         self.judge = W.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.01, description="judge")
         self.judge_on = W.Checkbox(value=False, description="filter by judge score")
         self.text = W.Text(value="", description="search", continuous_update=False)
-        self.samples = W.Select(options=[], rows=10, description="samples")
+        self.samples = W.Select(options=[], rows=12, description="samples", layout=W.Layout(width="560px"))
+        self.sort = W.Dropdown(options=["question", "status", "judge"], value="question", description="sort by")
         self.message = W.HTML()
         self.view = W.HTML()
         self.candidate = W.Dropdown(description="tokens of")
         self.tokens = W.Output()
         self.lineage = W.HTML(" → ".join(_esc(r["run_id"]) for r in ex.lineage()))
         self._refresh_reasons()
-        for w in (self.stage, self.keep, self.reason, self.exec_error, self.judge, self.judge_on, self.text):
+        for w in (self.stage, self.keep, self.reason, self.exec_error, self.judge, self.judge_on, self.text, self.sort):
             w.observe(self._on_filter, names="value")
         self.samples.observe(self._on_sample, names="value")
         self.candidate.observe(self._on_candidate, names="value")
-        self.box = W.VBox([W.HBox([self.stage, self.keep, self.reason]), W.HBox([self.exec_error, self.text]),
+        self.box = W.VBox([W.HBox([self.stage, self.keep, self.reason]),
+                           W.HBox([self.exec_error, self.text, self.sort]),
                            W.HBox([self.judge_on, self.judge]), self.message, W.HBox([self.samples, self.view]),
                            self.candidate, self.tokens, W.HTML("<b>lineage</b>"), self.lineage])
         self.box.add_class("fd-explorer")
@@ -402,8 +448,10 @@ def filters(self: ExplorerWidget) -> dict:
 @patch
 def refresh(self: ExplorerWidget):
     "Re-apply the filters: list the matching samples, or say that none match."
-    ids = self.ex.sample_ids(**self.filters())
-    self.samples.options = ids
+    table = self.ex.sample_table(sort=self.sort.value, **self.filters())
+    ids, before = table["sample_id"].tolist(), self.samples.value
+    self.samples.options = [(sample_label(r), r["sample_id"]) for r in table.to_dict("records")]
+    if before in ids: self.samples.value = before  # the selection survives a filter change that still matches it
     self.message.value = (f"<span class='fd-count'>{len(ids)} sample(s) match</span>" if ids else
                           "<span class='fd-empty'>No samples match these filters.</span>")
     if not ids: self.view.value, self.candidate.options = "", []

@@ -66,9 +66,11 @@ def test_explorer_in_jupyterlab_with_chromium(tmp_path):
             page.screenshot(path=str(tmp_path/"explorer.png"), full_page=True)
             browser.close()
         from fastdistill.artifacts import ArtifactStore
-        from fastdistill.explore import Explorer
-        expected = Explorer("explore-demo", ArtifactStore(store_dir)).sample_ids(stage="exec_gate", keep="rejected")
-        assert shown == expected, (shown, expected)
+        from fastdistill.explore import Explorer, sample_label
+        table = Explorer("explore-demo", ArtifactStore(store_dir)).sample_table(stage="exec_gate", keep="rejected")
+        expected = [sample_label(r) for r in table.to_dict("records")]
+        assert shown == expected, (shown, expected)  # each line: status mark, the question's text, the reason
+        assert all(q in line for q, line in zip(table["question"], shown))
         assert (tmp_path/"explorer.png").stat().st_size > 10_000
         print(f"screenshot: {tmp_path/'explorer.png'}")
     finally:

@@ -1,8 +1,9 @@
 """The explorer's logic and widget, without a browser: filters list exactly the expected samples."""
+import json
 import pytest
 from fastdistill.artifacts import ArtifactStore
 from fastdistill import pipeline as P
-from fastdistill.explore import Explorer, ExplorerWidget, sample_html
+from fastdistill.explore import Explorer, ExplorerWidget, sample_html, sample_label
 from fastdistill.tasks import get_task
 from fastdistill.teachers import DecodeProfile
 from test_pipeline import ScriptedTeacher
@@ -38,15 +39,18 @@ def test_filters_list_exactly_the_expected_samples(run):
 def test_widget_filters_select_and_empty_message(run):
     store, run_id, ids = run
     w = ExplorerWidget(Explorer(run_id, store))
-    assert list(w.samples.options) == sorted(ids)  # default: the last stage (select), every outcome: all five questions
+    listed = lambda: sorted(v for _, v in w.samples.options)
+    assert listed() == sorted(ids)  # default: the last stage (select), every outcome: all five questions
+    w.samples.value = ids[0]
     w.stage.value = "exec_gate"; w.keep.value = "rejected"
-    assert list(w.samples.options) == sorted({ids[0], ids[3]})
+    assert listed() == sorted({ids[0], ids[3]})
+    assert w.samples.value == ids[0]  # the selection survives a filter change that still matches it
     assert "2 sample(s) match" in w.message.value
     w.samples.value = ids[3]
     assert "SELECT broken FROM" in w.view.value and "gold" in w.view.value
     assert [v for _, v in w.candidate.options]  # the token view can be chosen
     w.text.value = "no such text anywhere 9f"
-    assert list(w.samples.options) == [] and "No samples match" in w.message.value and w.view.value == ""
+    assert listed() == [] and "No samples match" in w.message.value and w.view.value == ""
 
 def test_sample_view_has_candidates_gold_and_executions(run):
     store, run_id, ids = run
@@ -83,3 +87,23 @@ def test_token_stats_closed_form_kl_with_a_user_model():
     kl = 0.5 * math.log(0.5 / 0.25) + 0.3 * math.log(0.3 / 0.25) + 0.2 * math.log(0.2 / 0.5)  # tail 0.2 vs 0.5
     assert abs(st["kl"][0] - kl) < 1e-9 and abs(st["student_p"][0] - 0.25) < 1e-12
     assert st["teacher_p"] == [0.5] and st["teacher_top1"] == [2] and st["student_top1"] == [0]
+
+
+def test_sample_table_previews_and_statuses(run):
+    store, run_id, ids = run
+    ex = Explorer(run_id, store)
+    t = ex.sample_table().set_index("sample_id")
+    assert list(t.loc[ids, "status"]) == ["kept", "kept", "rejected: gold_mismatch", "kept", "rejected: gold_mismatch"]
+    assert list(t.loc[ids, "errored"]) == [0, 0, 0, 0, 1] and list(t.loc[ids, "candidates"]) == [2] * 5
+    assert list(t.loc[ids, "exec"]) == ["ran"] * 5  # every question has a candidate whose query ran
+    canon = {r["sample_id"]: " ".join(json.loads(r["input_json"])["question"].split())
+             for r in store.load(run_id, "canonical").to_list()}
+    for sid in ids:  # the question itself (not the prompt around it), cut to one line with a mark
+        q = canon[sid]
+        assert t.loc[sid, "question"] == (q if len(q) <= 72 else q[:71] + "…")
+    by_status = ex.sample_table(sort="status")
+    assert list(by_status["status"]) == sorted(by_status["status"])
+    assert set(ex.sample_table(stage="exec_gate", keep="rejected")["sample_id"]) == {ids[0], ids[3]}
+    label = sample_label(t.loc[ids[2]])
+    assert label.startswith("✗ ") and label.endswith("[gold_mismatch]") and t.loc[ids[2], "question"] in label
+    with pytest.raises(ValueError, match="choose question, status or judge"): ex.sample_table(sort="length")
