@@ -62,7 +62,7 @@ def test_explorer_in_jupyterlab_with_chromium(tmp_path):
             listed = page.locator(".fd-explorer .widget-select select")
             page.wait_for_function("el => el.textContent.includes('match')", arg=page.locator(".fd-explorer .fd-count, .fd-explorer .fd-empty").first.element_handle(), timeout=30_000)
             time.sleep(1.0)  # let the comm round trip settle
-            shown = listed.locator("option").all_inner_texts()
+            shown = [t.replace("\xa0", " ") for t in listed.locator("option").all_inner_texts()]  # the widget's spaces
             page.screenshot(path=str(tmp_path/"explorer.png"), full_page=True)
             browser.close()
         from fastdistill.artifacts import ArtifactStore
