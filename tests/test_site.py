@@ -142,3 +142,15 @@ def test_pages_workflow_builds_with_quarto_and_falls_back_to_the_offline_site():
     assert any("deploy-pages" in s.get("uses", "") for s in steps)
     triggers = wf.get(True) or wf.get("on")  # YAML 1.1 reads a bare `on:` key as True
     assert "main" in triggers["push"]["branches"] and "workflow_dispatch" in triggers
+
+
+def test_building_the_site_leaves_this_process_alone(site):
+    "nbdev's processors run in a child process, so the taps' attention capture still works here after a build."
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+    from fastdistill.distiller import run_signals
+    m = BertForSequenceClassification(BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1,
+                                                 num_attention_heads=2, intermediate_size=32))
+    batch = {"input_ids": torch.tensor([[1, 2, 3]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}
+    sig = run_signals(m, batch, {"attn_scores@0"}, "student")
+    assert tuple(sig["student.attn_scores@0"].shape[-2:]) == (3, 3)

@@ -78,6 +78,25 @@ def process(nb: str, source: Path, root: Path = ROOT) -> dict:
     return json.loads(nb2str(book))
 
 
+def process_all(order: list, sources: dict, root: Path = ROOT) -> dict:
+    """`process` for every notebook, in a child process: nbdev's processors execute the notebooks' exported cells, which
+    would re-define module state (the attention function the taps register, its context variable) in the caller."""
+    with tempfile.TemporaryDirectory() as tmp:
+        items = [[nb, str(sources[nb]), str(Path(tmp)/f"{i}.json")] for i, nb in enumerate(order)]
+        (Path(tmp)/"spec.json").write_text(json.dumps({"root": str(root), "items": items}))
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--process-spec", str(Path(tmp)/"spec.json")],
+                       check=True)
+        return {nb: json.loads(Path(out).read_text()) for nb, _, out in items}
+
+
+def _process_spec(path: str):
+    spec = json.loads(Path(path).read_text())
+    for nb, src, out in spec["items"]:
+        t1 = time.perf_counter()
+        Path(out).write_text(json.dumps(process(nb, Path(src), Path(spec["root"]))))
+        print(f"processed {nb} in {time.perf_counter() - t1:.1f} s", file=sys.stderr, flush=True)
+
+
 def front_matter(book: dict) -> dict:
     "The YAML front matter nbdev's FrontmatterProc puts in the first raw cell (title, description, output-file)."
     for c in book["cells"]:
@@ -305,11 +324,7 @@ def build_site(out: Path, executed: dict | None = None, root: Path = ROOT, only:
     if only is not None: sections = [(s, [n for n in nbs if n in only]) for s, nbs in sections]
     sections = [(s, nbs) for s, nbs in sections if nbs]
     order = [nb for _, nbs in sections for nb in nbs]
-    books = {}
-    for nb in order:
-        t1 = time.perf_counter()
-        books[nb] = process(nb, Path((executed or {}).get(nb, root/nb)), root)
-        print(f"processed {nb} in {time.perf_counter() - t1:.1f} s", file=sys.stderr, flush=True)
+    books = process_all(order, {nb: Path((executed or {}).get(nb, root/nb)) for nb in order}, root)
     pages = {nb: page_path(nb, b) for nb, b in books.items()}
     titles = {nb: front_matter(b).get("title") or Path(nb).stem for nb, b in books.items()}
     if "index.ipynb" in titles: titles["index.ipynb"] = "Home"
@@ -342,7 +357,9 @@ def main():
     ap.add_argument("--out", default="_site_html")
     ap.add_argument("--execute", action="store_true", help="run every notebook first (quick profile)")
     ap.add_argument("--executed", help="a folder of executed notebooks laid out like the repository")
+    ap.add_argument("--process-spec", help=argparse.SUPPRESS)  # internal: build_site's child process
     a = ap.parse_args()
+    if a.process_spec: return _process_spec(a.process_spec)
     out = Path(a.out)
     if out.exists(): shutil.rmtree(out)
     nbs = [nb for _, group in sidebar() for nb in group]
