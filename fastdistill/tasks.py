@@ -51,6 +51,8 @@ class TrainConfig:
 
 
 # %% ../nbs/02_tasks.ipynb #c7ac5331
+_BUILT: dict = {}  # build key -> rows, shared by the instances of one task (`Task.build_key`)
+
 class Task:
     "Base class: rows with sample_id/split/input/target, prompts, metrics, files, and what the zoo needs to know."
     name, kind, version = "task", "generation", 1
@@ -66,11 +68,22 @@ class Task:
     def __repr__(self): return f"{type(self).__name__}(seed={self.seed}, rows={len(self.rows())})"
     def build(self) -> list: raise NotImplementedError
 
+    def build_key(self) -> tuple | None:
+        """What `build` depends on when that is only the task's own arguments (then a process builds those rows once
+        and every instance with the same key shares them); None: build per instance (e.g. rows read from files)."""
+        return None
+
     @functools.cached_property
     def _rows(self) -> list:
+        key = self.build_key()
+        key = None if key is None else (type(self), self.version, self.seed, *key)
+        if key is not None and key in _BUILT: return _BUILT[key]
         rows = self.build()
         ids = [r["sample_id"] for r in rows]
         if len(set(ids)) != len(ids): raise AssertionError(f"{self.name}: generated duplicate sample_ids")
+        if key is not None:
+            if len(_BUILT) >= 16: _BUILT.pop(next(iter(_BUILT)))  # a few tasks and seeds per process: bounded
+            _BUILT[key] = rows
         return rows
 
     def prompt(self, row: Mapping) -> str: raise NotImplementedError
@@ -808,6 +821,7 @@ class Topics(Task):
     def __init__(self, seed: int = 0, n: int = 30000, noise: float = 0.03):
         super().__init__(seed)
         self.n, self.noise = n, noise
+    def build_key(self): return (self.n, self.noise)  # 30,000 generated documents: about 2 s a build
 
     def _doc(self, rng, y):
         words = {t: w.split() for t, w in _TOPIC_WORDS.items()}
@@ -901,6 +915,7 @@ class Digits(Task):
                      "full": TrainConfig(steps=3000, batch_size=64, lr=1e-3, max_len=0, eval_rows=0)}
     splits = {"train": 0.7, "valid": 0.1, "test": 0.2}
 
+    def build_key(self): return ()  # scikit-learn's bundled digits
     def build(self) -> list:
         from sklearn.datasets import load_digits
         d = load_digits()

@@ -110,3 +110,12 @@ def test_a_task_added_in_one_class_runs_the_whole_job(tmp_path):
     assert [e["key"] for e in s["evaluation"]] == ["teacher", "student-untrained", "student-kd-sft", "student-sft"]
     assert all(e["n"] == 20 and "exact_match" in e for e in s["evaluation"])
     assert s["kd_data"]["rows"] == 40 and s["kd_data"]["stored top-k"] + s["kd_data"]["re-scored"] == 40
+
+def test_generated_rows_are_built_once_per_process_and_key():
+    "Instances with the same build key share one build; another seed or size builds its own; file tasks never share."
+    from fastdistill.tasks import PromptCompletion
+    a, b = get_task("topics", n=300), get_task("topics", n=300)
+    assert a is not b and a.rows() is not None and a._rows is b._rows
+    assert get_task("topics", n=300, seed=1)._rows is not a._rows and len(get_task("topics", n=200).rows()) == 200
+    rows = [{"prompt": "p1", "completion": "c1"}, {"prompt": "p2", "completion": "c2"}]
+    assert PromptCompletion(rows)._rows is not PromptCompletion(rows)._rows

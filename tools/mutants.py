@@ -353,6 +353,29 @@ def _verdict(m: Mutant, rc: int, tail: list, seconds: float) -> bool:
     print(f"{verdict:9s} {m.method:11s} {m.name:24s} {seconds:5.1f}s  {tail[0][:80]}", flush=True)
     return rc == 1
 
+def _baselines(chosen: list, scratch: Path, jobs: int) -> list:
+    """The chosen methods' selections on the unmutated copy, one pytest per test file (its selections or-ed, so a
+    module's fixtures are built once), `jobs` files at a time; [(selection, exit status, last line)]."""
+    by_file: dict = {}
+    for method in dict.fromkeys(m.method for m in chosen):
+        tests, sel = SELECT[method] if isinstance(SELECT[method], tuple) else (TESTS, SELECT[method])
+        by_file.setdefault(tests, []).append(f"({sel})")
+    todo = [(tests, " or ".join(sels)) for tests, sels in by_file.items()]
+    if jobs <= 1 or not hasattr(os, "fork"): return [(t, *_run_tests(scratch, t)) for t in todo]
+    out, running = [], {}
+    while todo or running:
+        while todo and len(running) < jobs:
+            t = todo.pop(0)
+            pid, log = _start_forked(scratch, t, 1)
+            running[pid] = (t, log)
+        pid, status = os.wait()
+        if pid not in running: continue
+        t, log = running.pop(pid)
+        lines = Path(log).read_text(errors="replace").strip().splitlines()
+        os.unlink(log)
+        out.append((t, os.waitstatus_to_exitcode(status), lines[-1:] or [""]))
+    return out
+
 def _run_parallel(chosen: list, tmp: Path, jobs: int) -> list:
     """Every variant in its own forked child, `jobs` at a time (each on its own copy of the package and one torch
     thread); returns the variants that survived."""
@@ -396,9 +419,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="fd-mutants-") as tmp:
         scratch = Path(tmp)
         shutil.copytree(ROOT/"fastdistill", scratch/"fastdistill", ignore=shutil.ignore_patterns("__pycache__"))
-        for method in dict.fromkeys(m.method for m in chosen):  # the unmutated copy passes each selection
-            rc, tail = _run_tests(scratch, SELECT[method])
-            if rc != 0: failed_base.append(method); print(f"BASELINE FAILS {method}: rc={rc} {tail[0]}")
+        for sel, rc, tail in _baselines(chosen, scratch, a.jobs):  # the unmutated copy passes every selection
+            if rc != 0: failed_base.append(sel); print(f"BASELINE FAILS {sel}: rc={rc} {tail[0]}")
         if failed_base: return 1
         if a.jobs > 1 and hasattr(os, "fork"): survived = _run_parallel(chosen, scratch, a.jobs)
         else:
