@@ -354,11 +354,12 @@ def load(self: ArtifactStore, run_id: str, stage: str) -> datasets.Dataset:
     m, d = self.check(run_id, stage), self.stage_dir(run_id, stage)
     paths = [_shard_path(d, m, s) for s in m.shards]
     if not paths: return datasets.Dataset.from_dict({k: [] for k in m.schema})  # a stage stored by an older version
-    try:
-        parts = [datasets.Dataset.from_file(str(p)) for p in paths]
-        try: return datasets.concatenate_datasets(parts)
-        except ValueError:  # shards of an older version with different types (e.g. an all-null column): promote
-            return datasets.Dataset(pa.concat_tables([read_arrow(p) for p in paths], promote_options="permissive"))
+    try:  # one Dataset over the shards' memory-mapped tables (a Dataset per shard costs a fingerprint each)
+        tables = [read_arrow(p) for p in paths]
+        try: table = pa.concat_tables(tables)
+        except pa.ArrowInvalid:  # shards of an older version with different types (e.g. an all-null column): promote
+            table = pa.concat_tables(tables, promote_options="permissive")
+        return datasets.Dataset(table)
     except (OSError, pa.ArrowException) as e:
         raise ArtifactError(f"stage {stage!r} of run {run_id!r}: a shard cannot be read ({type(e).__name__}: {e}); "
                             f"store.verify({run_id!r}, {stage!r}) names it") from None

@@ -14,48 +14,60 @@ import torch
 from fastcore.basics import patch
 from .core import load_settings
 from .artifacts import ArtifactStore, row_topk, topk_tail_mass
-from .tasks import get_task
+from .tasks import TASKS, Task, get_task
 from .pipeline import STAGES
 from .losses import SparseTeacher, distill_divergence
 
 # %% auto #0
 __all__ = ['CANDIDATE_STAGES', 'Explorer', 'sample_label', 'token_pieces', 'visible_whitespace', 'token_stats', 'tokens_html',
-           'sample_html', 'ExplorerWidget']
+           'sample_html', 'ExplorerWidget', 'RunComparison', 'compare_label', 'ComparisonWidget']
 
 # %% ../nbs/06_explore.ipynb #6d3c1f68
 CANDIDATE_STAGES = [s for s in STAGES if s not in ("canonical", "dedup")]
 
 class Explorer:
     "Browse one pipeline run: filters, a sample view, token-level figures and lineage."
-    def __init__(self, run_id: str, store: ArtifactStore | None = None, tokenizer=None):
-        self.store, self.run_id, self.tokenizer = (
+    def __init__(self, run_id: str, store: ArtifactStore | None = None,
+                 tokenizer=None,  # the teacher's, to read token ids as text
+                 task: Task | None = None):  # what runs an answer for the sample view (default: the registered task)
+        self.store, self.run_id, self.tokenizer, self.task = (
             store or ArtifactStore(load_settings().artifacts_dir),
             run_id,
             tokenizer,
+            task,
         )
         self.stages = [s for s in CANDIDATE_STAGES if self.store.has_stage(run_id, s)]
         if "generate" not in self.stages: raise ValueError(f"run {run_id!r} has no finished generate stage to explore "
                                                            f"(stages: {self.store.stages(run_id)})")
-        merged = {}
-        for s in self.stages:
-            for r in self.store.load(run_id, s).to_list():
-                m = merged.setdefault(r["gen_id"], {})
-                m.update(r)
-                m[f"in@{s}"], m[f"keep@{s}"], m[f"reason@{s}"] = True, bool(r["keep"]), r["reject_reason"]
-                m["stage_reached"] = s
-        self.candidates = pd.DataFrame(list(merged.values())).set_index("gen_id", drop=False)
-        for s in self.stages:
-            self.candidates[f"in@{s}"] = self.candidates[f"in@{s}"].fillna(False).astype(bool)
-        last = self.stages[-1]
-        self.candidates["outcome"] = [
-            "selected"
-            if r.get(f"keep@{last}") is True and r["stage_reached"] == last
-            else (r[f"reason@{r['stage_reached']}"] or "kept")
-            for _, r in self.candidates.iterrows()
-        ]
+        self.candidates = _merge_stages({s: self.store.load(run_id, s).to_dict() for s in self.stages})
+        self._samples = None  # the per-sample status table, built on first use (`sample_table`)
 
     @property
     def widget(self): return ExplorerWidget(self).box
+
+def _merge_stages(columns: dict) -> pd.DataFrame:
+    """One row per candidate (gen_id, in order of first appearance): the fields of the furthest stage it reached over
+    those of earlier stages; per stage whether it was there, kept, and the reason; `stage_reached`; `outcome`."""
+    stages, df, cols = list(columns), None, {}
+    for s in stages:
+        f = pd.DataFrame(columns[s])  # column lists: values stay Python objects (lists, bytes, None)
+        f.index = pd.Index(f["gen_id"], name=None)
+        f[f"in@{s}"], f[f"keep@{s}"], f[f"reason@{s}"] = True, f["keep"].astype(bool), f["reject_reason"]
+        f["stage_reached"] = s
+        cols.update(dict.fromkeys(f.columns))
+        if df is None: df = f; continue
+        order = list(dict.fromkeys([*df.index, *f.index]))
+        earlier = df.loc[df.index.intersection(f.index, sort=False), [c for c in df.columns if c not in f.columns]]
+        df = pd.concat([f.join(earlier), df.loc[~df.index.isin(f.index)]]).reindex(order)
+    for s in stages: df[f"in@{s}"] = df[f"in@{s}"].astype("boolean").fillna(False).astype(bool)
+    last, reached = stages[-1], df["stage_reached"]
+    outcome = pd.Series("kept", index=df.index)
+    for s in stages:
+        why = df[f"reason@{s}"]
+        hit = (reached == s) & why.notna() & (why.astype(str) != "")
+        outcome[hit] = why[hit]
+    outcome[(reached == last) & (df[f"keep@{last}"] == True)] = "selected"  # noqa: E712 (a nullable column)
+    return df[list(cols)].infer_objects().assign(outcome=outcome)  # all-None columns as NaN, as pandas reads rows
 
 # %% ../nbs/06_explore.ipynb #5aa3a479
 @patch
@@ -82,14 +94,11 @@ def filter(self: Explorer, stage: str = "generate", keep: str = "all",  # all | 
     if judge is not None:
         js = df["judge_score"] if "judge_score" in df else pd.Series(float("nan"), index=df.index)
         df = df[(js >= judge[0]) & (js <= judge[1])]
-    if text:
-        t = text.lower()
-        cols = [c for c in ("prompt", "text", "clean_text", "target") if c in df]
-        hit = [
-            any(t in str(v).lower() for v in row if v is not None and v == v)
-            for row in df[cols].itertuples(index=False)
-        ]
-        df = df[pd.Series(hit, index=df.index, dtype=bool)] if len(df) else df
+    if text and len(df):
+        t, hit = text.lower(), pd.Series(False, index=df.index)
+        for col in ("prompt", "text", "clean_text", "target"):
+            if col in df: hit |= df[col].map(lambda v: v is not None and v == v and t in str(v).lower()).astype(bool)
+        df = df[hit]
     return df
 
 # %% ../nbs/06_explore.ipynb #bba27a9e
@@ -105,31 +114,42 @@ def _preview(inp: dict, prompt: str, width: int = 72) -> str:
     return q if len(q) <= width else q[: width - 1] + "…"
 
 @patch
+def _sample_status(self: Explorer) -> pd.DataFrame:
+    "Every sample's row of `sample_table` in order of first appearance, computed once per Explorer (vectorised)."
+    if self._samples is not None: return self._samples
+    c = self.candidates
+    sid = c["sample_id"]
+    depth = c["stage_reached"].map({s: i for i, s in enumerate(self.stages)})
+    err = c["error"].notna() if "error" in c else pd.Series(False, index=c.index)
+    by = lambda col: col.groupby(sid, sort=False)
+    n, first = by(sid).size(), c.drop_duplicates("sample_id").set_index("sample_id")
+    kept = by(c["outcome"] == "selected").any()
+    ok = c[~err].assign(_depth=depth[~err])  # per sample the candidate that got furthest, the first one on a tie
+    furthest = ok.sort_values(["_depth", "candidate"], ascending=[False, True], kind="stable").drop_duplicates(
+        "sample_id").set_index("sample_id")["outcome"]
+    status = pd.Series("errored", index=n.index, dtype=object)
+    status[furthest.index] = "rejected: " + furthest.astype(str)
+    status[kept[kept].index] = "kept"
+    judge = by(pd.to_numeric(c["judge_score"], errors="coerce")).max() if "judge_score" in c else n * float("nan")
+    if "exec_pass" in c:
+        has, ran = by(c["exec_pass"].notna()).any(), by(c["exec_pass"].fillna(False).astype(bool)).any()
+        exe = ["" if not h else "ran" if r else "failed" for h, r in zip(has, ran)]
+    else: exe = [""] * len(n)
+    self._samples = pd.DataFrame({
+        "sample_id": list(n.index),
+        "question": [_preview(json.loads(first.at[s, "input_json"]), first.at[s, "prompt"]) for s in n.index],
+        "status": list(status), "judge": [None if j != j else float(j) for j in judge], "exec": exe,
+        "candidates": list(n), "errored": list(by(err).sum().astype(int))})
+    return self._samples
+
+@patch
 def sample_table(self: Explorer, sort: str = "question", **filters) -> pd.DataFrame:
     """One row per sample with a matching candidate (`filters` as in `filter`): a preview of the question, its status
     (kept; rejected with the reason of the candidate that got furthest; errored when every candidate failed), the best
     judge score, whether any candidate's query ran, and candidate counts; sorted by question, status or judge."""
     if sort not in ("question", "status", "judge"): raise ValueError(f"sort={sort!r}; choose question, status or judge")
-    ids = set(self.filter(**filters)["sample_id"]) if filters else set(self.candidates["sample_id"])
-    c = self.candidates[self.candidates["sample_id"].isin(ids)]
-    depth = c["stage_reached"].map({s: i for i, s in enumerate(self.stages)})
-    errored = c["error"].notna() if "error" in c else pd.Series(False, index=c.index)
-    rows = []
-    for sid, g in c.assign(_depth=depth, _err=errored).groupby("sample_id", sort=False):
-        ok = g[~g["_err"]]
-        if (g["outcome"] == "selected").any(): status = "kept"
-        elif ok.empty: status = "errored"
-        else:  # the candidate that got furthest, the first one on a tie
-            furthest = ok.sort_values(["_depth", "candidate"], ascending=[False, True]).iloc[0]
-            status = "rejected: " + str(furthest["outcome"])
-        ex_pass = g["exec_pass"].dropna() if "exec_pass" in g else pd.Series([], dtype=object)
-        judge = g["judge_score"].max() if "judge_score" in g else float("nan")
-        rows.append({"sample_id": sid, "question": _preview(json.loads(g.iloc[0]["input_json"]), g.iloc[0]["prompt"]),
-                     "status": status, "judge": None if judge != judge else float(judge),
-                     "exec": "" if ex_pass.empty else "ran" if ex_pass.astype(bool).any() else "failed",
-                     "candidates": len(g), "errored": int(g["_err"].sum())})
-    cols = ["sample_id", "question", "status", "judge", "exec", "candidates", "errored"]
-    t = pd.DataFrame(rows, columns=cols)
+    t = self._sample_status()
+    if filters: t = t[t["sample_id"].isin(set(self.filter(**filters)["sample_id"]))]
     by = {"question": ["question", "sample_id"], "status": ["status", "question"], "judge": ["judge", "question"]}[sort]
     t = t.sort_values(by, ascending=[sort != "judge", True], na_position="last", kind="stable")
     return t.reset_index(drop=True)
@@ -158,7 +178,8 @@ def sample(self: Explorer, sample_id: str) -> dict:
     ]
     out = {"sample_id": sample_id, "prompt": first["prompt"], "gold": first["target"],
            "input": json.loads(first["input_json"]), "candidates": cands}
-    if ex := self._executions(out, get_task(first["task"])): out["executions"] = ex
+    task = self.task or (get_task(first["task"]) if first["task"] in TASKS else None)  # a user's task: none
+    if task is not None and (ex := self._executions(out, task)): out["executions"] = ex
     return out
 
 # %% ../nbs/06_explore.ipynb #680fde18
@@ -204,10 +225,15 @@ def token_figure(self: Explorer, gen_id: str):
     return fig
 
 # %% ../nbs/06_explore.ipynb #c0f3b4c0
+def _piece(tokenizer, i: int) -> str:
+    "One token as the text it stands for, whitespace visible (`#id` without a tokenizer)."
+    return visible_whitespace(tokenizer.decode([int(i)], skip_special_tokens=False)) if tokenizer else f"#{int(i)}"
+
 @patch
 @torch.no_grad()
 def next_token_figure(self: Explorer, gen_id: str, position: int, student, tokenizer=None):
-    "Teacher (stored top-k) vs student next-token probabilities at a position of a candidate."
+    """Teacher (stored top-k) vs student next-token probabilities at a position of a candidate: the tokens of both
+    top-k lists, and the mass each puts on every other token, so a student that spreads its mass elsewhere shows."""
     import plotly.graph_objects as go
     r = self.candidates.loc[gen_id]
     if not r.get("logprobs_available") or not len(r["prompt_ids"]): raise ValueError(f"candidate {gen_id}: needs "
@@ -216,15 +242,22 @@ def next_token_figure(self: Explorer, gen_id: str, position: int, student, token
                                                                  f"{len(r['token_ids'])} tokens")
     ids = torch.tensor([list(r["prompt_ids"]) + list(r["token_ids"][:position])],
                        device=next(student.parameters()).device)
-    q = torch.softmax(student.eval()(input_ids=ids).logits[0, -1].float(), -1).cpu()
+    q = torch.softmax(student.eval()(input_ids=ids).logits[0, -1].double(), -1).cpu()
     top_ids, top_lps = row_topk(r)
-    top = list(top_ids[position])
+    if max(int(i) for i in top_ids[position]) >= q.numel():
+        raise ValueError(f"candidate {gen_id}: the teacher's token ids reach {max(top_ids[position])} but the "
+                         f"student's vocabulary has {q.numel()} entries (a different tokenizer?)")
+    p_t = {int(i): math.exp(v) for i, v in zip(top_ids[position], top_lps[position])}
+    shown = list(dict.fromkeys([*p_t, *q.topk(min(len(p_t), q.numel())).indices.tolist()]))
+    shown.sort(key=lambda i: (-p_t.get(i, 0.0), -float(q[i])))
     tok = tokenizer or self.tokenizer
-    names = [tok.convert_ids_to_tokens(int(i)) if tok is not None else f"#{i}" for i in top]
-    fig = go.Figure([go.Bar(x=names, y=[math.exp(v) for v in top_lps[position]], name="teacher"),
-                     go.Bar(x=names, y=q[top].tolist(), name="student")])
-    fig.update_layout(barmode="group", title=f"next token at position {position}: teacher vs student", height=340,
-                      yaxis_title="p")
+    names = [_piece(tok, i) for i in shown] + ["(every other token)"]
+    teacher_y = [p_t.get(i, 0.0) for i in shown] + [max(0.0, 1 - sum(p_t.values()))]
+    student_y = [float(q[i]) for i in shown] + [max(0.0, 1 - float(q[shown].sum()))]
+    fig = go.Figure([go.Bar(x=names, y=teacher_y, name="teacher (stored top-k)"),
+                     go.Bar(x=names, y=student_y, name="student")])
+    fig.update_layout(barmode="group", height=360, yaxis_title="p",
+                      title=f"next token at position {position}: teacher vs student (both top-{len(p_t)} lists)")
     return fig
 
 # %% ../nbs/06_explore.ipynb #f1cda012
@@ -350,6 +383,28 @@ def token_view(self: Explorer, gen_id: str, student=None, color: str | None = No
     stats = {k: t[k].tolist() for k in t.columns if k not in ("position", "token_id", "piece", "text")}
     return tokens_html(t["text"].tolist(), stats, color or ("kl" if student is not None else "teacher_p"))
 
+# %% ../nbs/06_explore.ipynb #9f60a568
+@patch
+def disagreement_figure(self: Explorer, gen_id: str, student):
+    """Where along a completion the student falls short: per token, the teacher's and the student's probability of the
+    produced token, KL(teacher‖student) as bars, and a mark where their first choices differ."""
+    import plotly.graph_objects as go
+    t = self.token_table(gen_id, student)
+    x, ticks = t["position"].tolist(), [visible_whitespace(s) or "∅" for s in t["text"]]
+    differ = t[t["student_top1"] != t["teacher_top1"]]
+    fig = go.Figure([
+        go.Bar(x=x, y=t["kl"], name="KL(teacher‖student)", yaxis="y2", marker_color="rgba(214,39,40,0.45)"),
+        go.Scatter(x=x, y=t["teacher_p"], name="teacher p(token)", mode="lines+markers"),
+        go.Scatter(x=x, y=t["student_p"], name="student p(token)", mode="lines+markers"),
+        go.Scatter(x=differ["position"], y=[1.04] * len(differ), name="top-1 differs", mode="markers",
+                   marker=dict(symbol="x", size=9, color="#1f77b4"))])
+    fig.update_layout(height=380, title=f"teacher vs student along the completion ({len(differ)} of {len(t)} "
+                                        "tokens with a different first choice)",
+                      xaxis=dict(tickvals=x, ticktext=ticks), yaxis=dict(title="p(produced token)", range=[0, 1.1]),
+                      yaxis2=dict(title="KL (nats)", overlaying="y", side="right", rangemode="tozero"),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
 # %% ../nbs/06_explore.ipynb #40050e1b
 @patch
 def lineage(self: Explorer) -> list:
@@ -360,6 +415,15 @@ def lineage(self: Explorer) -> list:
 
 # %% ../nbs/06_explore.ipynb #4228fe11
 def _esc(v) -> str: return html.escape("" if v is None else str(v))
+
+# JupyterLab binds the arrow keys (and other keys) to notebook commands for whatever element has the focus inside a
+# notebook, so a focused sample list would move the cell selection instead of its own. Lumino skips shortcuts for an
+# element carrying data-lm-suppress-shortcuts: a hidden image that fails to load installs a focus listener on the
+# widget's box that marks each list, dropdown or text box as it takes the focus (ipywidgets has no attribute API;
+# other front ends ignore the attribute).
+_OWN_KEYS = ("<img src='data:,' alt='' style='display:none' onerror=\"var b=this.closest('.fd-explorer,.fd-compare');"
+             "if(b)b.addEventListener('focusin',function(e){if(e.target.matches('select,input,textarea'))"
+             "e.target.setAttribute('data-lm-suppress-shortcuts','true')})\">")
 
 # %% ../nbs/06_explore.ipynb #273a1668
 def sample_html(s: dict) -> str:
@@ -393,9 +457,10 @@ def sample_html(s: dict) -> str:
 # %% ../nbs/06_explore.ipynb #ec1d56f3
 class ExplorerWidget:
     "The ipywidgets view of an Explorer; its controls are attributes so tests can drive them."
-    def __init__(self, ex: Explorer):
+    def __init__(self, ex: Explorer,
+                 students: dict | None = None):  # name -> causal LM with the teacher's vocabulary, for the token views
         import ipywidgets as W
-        self.ex = ex
+        self.ex, self.students = ex, dict(students or {})
         self.stage = W.Dropdown(options=ex.stages, value=ex.stages[-1], description="stage")
         self.keep = W.Dropdown(options=["all", "kept", "rejected"], value="all", description="keep")
         self.reason = W.Dropdown(description="reason")
@@ -409,6 +474,8 @@ class ExplorerWidget:
         self.message = W.HTML()
         self.view = W.HTML()
         self.candidate = W.Dropdown(description="tokens of")
+        self.student = W.Dropdown(options=["(teacher only)", *self.students], value="(teacher only)",
+                                  description="student")
         self.tokens = W.Output()
         self.lineage = W.HTML(" → ".join(_esc(r["run_id"]) for r in ex.lineage()))
         self._refresh_reasons()
@@ -416,10 +483,12 @@ class ExplorerWidget:
             w.observe(self._on_filter, names="value")
         self.samples.observe(self._on_sample, names="value")
         self.candidate.observe(self._on_candidate, names="value")
+        self.student.observe(lambda _: self._on_candidate({"new": self.candidate.value}), names="value")
         self.box = W.VBox([W.HBox([self.stage, self.keep, self.reason]),
                            W.HBox([self.exec_error, self.text, self.sort]),
                            W.HBox([self.judge_on, self.judge]), self.message, W.HBox([self.samples, self.view]),
-                           self.candidate, self.tokens, W.HTML("<b>lineage</b>"), self.lineage])
+                           W.HBox([self.candidate, self.student] if self.students else [self.candidate]),
+                           self.tokens, W.HTML("<b>lineage</b>"), self.lineage, W.HTML(_OWN_KEYS)])
         self.box.add_class("fd-explorer")
         self.refresh()
 
@@ -464,6 +533,11 @@ def _on_sample(self: ExplorerWidget, change):
     s = self.ex.sample(sid)
     self.view.value = sample_html(s)
     self.candidate.options = [(f"candidate {c['candidate']}", c["gen_id"]) for c in s["candidates"]]
+    # the token panel opens on the first candidate with the teacher's log-probabilities (else the first)
+    has = self.ex.candidates["logprobs_available"] if "logprobs_available" in self.ex.candidates else None
+    ids = [c["gen_id"] for c in s["candidates"]]
+    with_lp = [g for g in ids if has is not None and has.get(g) == True]  # noqa: E712 (numpy or Python bools)
+    self.candidate.value = (with_lp or ids or [None])[0]
 
 # %% ../nbs/06_explore.ipynb #85156c9b
 @patch
@@ -473,6 +547,141 @@ def _on_candidate(self: ExplorerWidget, change):
     with self.tokens:
         try:
             from IPython.display import HTML, display
-            display(HTML(self.ex.token_view(change["new"])))  # the completion as text, coloured by the teacher's p
-            self.ex.token_figure(change["new"]).show()
+            student = self.students.get(self.student.value)  # None: the teacher's own view
+            display(HTML(self.ex.token_view(change["new"], student)))  # decoded text, coloured by p (or KL)
+            (self.ex.disagreement_figure(change["new"], student) if student is not None
+             else self.ex.token_figure(change["new"])).show()
         except ValueError as e: print(e)
+
+# %% ../nbs/06_explore.ipynb #cf608e3b
+def _coarse(status: str) -> str: return status.split(":")[0]
+
+class RunComparison:
+    "Two runs of one task side by side: per-stage counts, the samples whose status changed, both runs' candidates."
+    def __init__(self, a: Explorer | str, b: Explorer | str, store: ArtifactStore | None = None,
+                 names: tuple | None = None):  # how the two runs are labelled (default: their run ids)
+        self.a, self.b = (x if isinstance(x, Explorer) else Explorer(x, store) for x in (a, b))
+        ta, tb = (sorted(set(x.candidates["task"])) for x in (self.a, self.b))
+        if ta != tb: raise ValueError(f"run {self.a.run_id!r} is task {', '.join(ta)} and run {self.b.run_id!r} is "
+                                      f"task {', '.join(tb)}: a comparison needs two runs of the same task")
+        self.names = tuple(names or (self.a.run_id, self.b.run_id))
+        if self.names[0] == self.names[1]: self.names = (f"{self.names[0]} (A)", f"{self.names[1]} (B)")
+
+    def sample(self, sample_id: str) -> dict:
+        "One sample as each run has it (`Explorer.sample`; None where the run does not have it)."
+        def one(ex):
+            try: return ex.sample(sample_id)
+            except KeyError: return None
+        out = {"A": one(self.a), "B": one(self.b)}
+        if out["A"] is None and out["B"] is None: raise KeyError(f"sample {sample_id!r} is in neither run "
+                                                                 f"({self.a.run_id!r}, {self.b.run_id!r})")
+        return out
+
+    @property
+    def widget(self): return ComparisonWidget(self).box
+
+@patch
+def stage_counts(self: RunComparison) -> pd.DataFrame:
+    "Per stage, in each run: candidates that reached it, candidates it kept, samples with a kept candidate."
+    rows = []
+    for s in [s for s in CANDIDATE_STAGES if s in self.a.stages or s in self.b.stages]:
+        row = {"stage": s}
+        for tag, ex in zip("AB", (self.a, self.b)):
+            c = ex.candidates
+            there = c[c[f"in@{s}"]] if s in ex.stages else c.iloc[:0]
+            kept = there[there[f"keep@{s}"] == True] if len(there) else there  # noqa: E712
+            row |= {f"{tag} candidates": len(there), f"{tag} kept": len(kept),
+                    f"{tag} samples kept": kept["sample_id"].nunique()}
+        row["Δ samples kept"] = row["B samples kept"] - row["A samples kept"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+@patch
+def statuses(self: RunComparison) -> pd.DataFrame:
+    """Every sample of either run: its question and its status in each run (`sample_table`'s status; "absent" where a
+    run does not have it), and whether the status changed."""
+    ta, tb = self.a.sample_table(), self.b.sample_table()
+    t = ta[["sample_id", "question", "status"]].merge(tb[["sample_id", "question", "status"]], on="sample_id",
+                                                       how="outer", suffixes=(" A", " B"), sort=False)
+    t["question"] = t["question A"].fillna(t["question B"])
+    t["status A"], t["status B"] = t["status A"].fillna("absent"), t["status B"].fillna("absent")
+    t["changed"] = t["status A"] != t["status B"]
+    return t[["sample_id", "question", "status A", "status B", "changed"]].sort_values(
+        ["changed", "question", "sample_id"], ascending=[False, True, True], kind="stable").reset_index(drop=True)
+
+@patch
+def changes(self: RunComparison) -> pd.DataFrame:
+    "The samples whose status differs between the two runs."
+    t = self.statuses()
+    return t[t["changed"]].reset_index(drop=True)
+
+@patch
+def transitions(self: RunComparison) -> pd.DataFrame:
+    "How many samples went from each coarse status in A (kept / rejected / errored / absent) to each in B."
+    t = self.statuses()
+    return pd.crosstab(t["status A"].map(_coarse).rename("A"), t["status B"].map(_coarse).rename("B"))
+
+@patch
+def compare_html(self: RunComparison, sample_id: str) -> str:
+    "Both runs' view of one sample, side by side."
+    s = self.sample(sample_id)
+    cell = lambda tag, name: (f"<td class='fd-run-{tag}' style='vertical-align:top;width:50%'><h4>{tag}: {_esc(name)}"
+                              "</h4>" + (sample_html(s[tag]) if s[tag] is not None else
+                                         "<p class='fd-absent'>not in this run</p>") + "</td>")
+    return (f"<table class='fd-compare-sample' style='width:100%'><tr>{cell('A', self.names[0])}"
+            f"{cell('B', self.names[1])}</tr></table>")
+
+@patch
+def counts_figure(self: RunComparison):
+    "Samples with a kept candidate after each stage, both runs as grouped bars."
+    import plotly.graph_objects as go
+    t = self.stage_counts()
+    fig = go.Figure([go.Bar(x=t["stage"], y=t[f"{tag} samples kept"], name=f"{tag}: {name}")
+                     for tag, name in zip("AB", self.names)])
+    fig.update_layout(barmode="group", height=320, yaxis_title="samples with a kept candidate",
+                      title="what each stage kept, run A vs run B")
+    return fig
+
+# %% ../nbs/06_explore.ipynb #a2ac03cd
+def compare_label(row) -> str:
+    "One line of the comparison's sample list: both runs' status marks, the question, and what changed."
+    a, b = row["status A"], row["status B"]
+    mark = lambda s: "·" if s == "absent" else _MARK.get(s, "✗")
+    why = f"  [{a.removeprefix('rejected: ')} → {b.removeprefix('rejected: ')}]" if a != b else ""
+    return f"{mark(a)}→{mark(b)} {row['question']}{why}"
+
+class ComparisonWidget:
+    "The ipywidgets view of a RunComparison: counts per stage, the samples (changed ones first), both runs' candidates."
+    def __init__(self, cmp: RunComparison):
+        import ipywidgets as W
+        self.cmp, self.table = cmp, cmp.statuses()
+        changed = bool(self.table["changed"].any())
+        self.show = W.Dropdown(options=["changed", "all"], value="changed" if changed else "all", description="show")
+        self.text = W.Text(value="", description="search", continuous_update=False)
+        self.samples = W.Select(options=[], rows=10, description="samples", layout=W.Layout(width="640px"))
+        self.message, self.view = W.HTML(), W.HTML()
+        self.counts = W.HTML(f"<p><b>A</b>: {_esc(cmp.names[0])} &nbsp; <b>B</b>: {_esc(cmp.names[1])}</p>"
+                             + cmp.stage_counts().to_html(index=False, classes="fd-counts", border=0))
+        for w in (self.show, self.text): w.observe(lambda _: self.refresh(), names="value")
+        self.samples.observe(self._on_sample, names="value")
+        self.box = W.VBox([self.counts, W.HBox([self.show, self.text]), self.message, self.samples, self.view,
+                           W.HTML(_OWN_KEYS)])
+        self.box.add_class("fd-compare")
+        self.refresh()
+
+    def refresh(self):
+        "List the samples the controls select (changed only, or all; a text search over the question)."
+        t = self.table
+        if self.show.value == "changed": t = t[t["changed"]]
+        if self.text.value: t = t[t["question"].str.lower().str.contains(self.text.value.lower(), regex=False)]
+        before = self.samples.value
+        self.samples.options = [(compare_label(r), r["sample_id"]) for r in t.to_dict("records")]
+        if before in set(t["sample_id"]): self.samples.value = before
+        n_changed = int(self.table["changed"].sum())
+        self.message.value = (f"<span class='fd-count'>{len(t)} sample(s) listed; {n_changed} of {len(self.table)} "
+                              "changed status</span>" if len(t) else
+                              "<span class='fd-empty'>No samples match.</span>")
+        if not len(t): self.view.value = ""
+
+    def _on_sample(self, change):
+        if change["new"]: self.view.value = self.cmp.compare_html(change["new"])
