@@ -1,4 +1,4 @@
-"""Filter a run's candidates, read a sample's candidates side by side, see the teacher's token-level uncertainty.
+"""Filter a run's samples, read their candidates, see where teacher and student differ, compare two runs.
 
 Docs: https://fastdistill.github.io/fastdistill/nbs/explore.html.md"""
 
