@@ -200,10 +200,8 @@ def token_figure(self: Explorer, gen_id: str):
     r = self.candidates.loc[gen_id]
     if not r.get("logprobs_available"): raise ValueError(f"candidate {gen_id}: the teacher gave no log-probabilities")
     top_ids, top_lps = row_topk(r)  # packed or plain
-    lp = torch.tensor(top_lps).double()
-    p = lp.exp()
-    tail = (1 - p.sum(-1)).clamp_min(0)
-    ent = -(p * lp).sum(-1) - torch.where(tail > 0, tail * tail.clamp_min(1e-300).log(), torch.zeros_like(tail))
+    p = torch.tensor(top_lps).double().exp()
+    ent = token_stats(r["token_ids"], top_ids, top_lps)["entropy"]  # top-k + tail, as in the token views
     name = (
         (lambda i: self.tokenizer.convert_ids_to_tokens(int(i)))
         if self.tokenizer is not None
@@ -216,7 +214,7 @@ def token_figure(self: Explorer, gen_id: str):
                              colorscale="Blues", zmin=0, zmax=1,
                              x=list(range(len(chosen))), y=[f"top {k + 1}" for k in range(p.shape[1])],
                              colorbar=dict(title="p")), row=1, col=1)
-    fig.add_trace(go.Scatter(x=list(range(len(chosen))), y=ent.tolist(), mode="lines+markers", name="entropy (nats)"),
+    fig.add_trace(go.Scatter(x=list(range(len(chosen))), y=ent, mode="lines+markers", name="entropy (nats)"),
                   row=2, col=1)
     fig.update_xaxes(tickvals=list(range(len(chosen))), ticktext=chosen, row=2, col=1)
     fig.update_yaxes(autorange="reversed", row=1, col=1)
@@ -553,7 +551,7 @@ def _on_candidate(self: ExplorerWidget, change):
              else self.ex.token_figure(change["new"])).show()
         except ValueError as e: print(e)
 
-# %% ../nbs/06_explore.ipynb #cf608e3b
+# %% ../nbs/06_explore.ipynb #ee24d270
 def _coarse(status: str) -> str: return status.split(":")[0]
 
 class RunComparison:
@@ -580,6 +578,7 @@ class RunComparison:
     @property
     def widget(self): return ComparisonWidget(self).box
 
+# %% ../nbs/06_explore.ipynb #cb0c30d1
 @patch
 def stage_counts(self: RunComparison) -> pd.DataFrame:
     "Per stage, in each run: candidates that reached it, candidates it kept, samples with a kept candidate."
@@ -596,6 +595,7 @@ def stage_counts(self: RunComparison) -> pd.DataFrame:
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../nbs/06_explore.ipynb #a91304dc
 @patch
 def statuses(self: RunComparison) -> pd.DataFrame:
     """Every sample of either run: its question and its status in each run (`sample_table`'s status; "absent" where a
@@ -621,6 +621,7 @@ def transitions(self: RunComparison) -> pd.DataFrame:
     t = self.statuses()
     return pd.crosstab(t["status A"].map(_coarse).rename("A"), t["status B"].map(_coarse).rename("B"))
 
+# %% ../nbs/06_explore.ipynb #a81edc6a
 @patch
 def compare_html(self: RunComparison, sample_id: str) -> str:
     "Both runs' view of one sample, side by side."
