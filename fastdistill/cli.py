@@ -55,7 +55,7 @@ def print_summary(s: dict, file=None):
 def reproduce_command(a: argparse.Namespace) -> int:
     "`fastdistill reproduce`: 0 if identical (or written), 1 if anything differs or was not compared, 2 on bad input."
     try:
-        r = reproduce(a.notebook, a.profile, root=a.root, write=a.write, tol=a.tol,
+        r = reproduce(a.notebook, a.profile, root=a.root, write=a.write, tol=a.tol, threads=a.threads,
                       progress=not a.no_progress and sys.stderr.isatty())
     except ResultsError as e: print(f"fastdistill: {e}", file=sys.stderr); return 2
     print(r.summary())
@@ -85,6 +85,8 @@ def main(argv: list | None = None) -> int:
     rp.add_argument("--write", action="store_true", help="store the fresh rows as the profile's results file")
     rp.add_argument("--tol", type=float, default=0.0, help="ignore differences up to this size (default: exact)")
     rp.add_argument("--root", default=None, help="the project holding benchmarks/ (default: nearest settings.ini)")
+    rp.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: those the stored results ran with)")
     rp.add_argument("--no-progress", action="store_true")
     sub.add_parser("bench", add_help=False, help="run the performance benchmarks side by side and print one table "
                    "(fastdistill bench --help)")

@@ -6,7 +6,7 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/models.html.md"""
 
 # %% ../nbs/03_models.ipynb #e2382537
 from __future__ import annotations
-import warnings
+import contextlib, warnings
 from pathlib import Path
 from typing import Sequence
 import torch
@@ -20,9 +20,10 @@ from .tasks import get_task
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'MODEL_SIZES', 'train_tokenizer', 'cache_lock', 'get_tokenizer', 'family_of', 'size_config',
-           'MLPClassifier', 'SmallCNN', 'build_model', 'n_params', 'encode_prompt', 'encode_completion', 'encode_sft',
-           'pad_batch', 'make_batcher', 'mlm_mask', 'mlm_windows', 'mlm_batcher', 'greedy_generate', 'document_nll',
-           'ModelFolderError', 'resolve_device', 'ensure_pad_token', 'load_model_folder', 'tokenizer_plan']
+           'MLPClassifier', 'SmallCNN', 'build_model', 'n_params', 'torch_threads', 'encode_prompt',
+           'encode_completion', 'encode_sft', 'pad_batch', 'make_batcher', 'mlm_mask', 'mlm_windows', 'mlm_batcher',
+           'greedy_generate', 'document_nll', 'ModelFolderError', 'resolve_device', 'ensure_pad_token',
+           'load_model_folder', 'tokenizer_plan']
 
 # %% ../nbs/03_models.ipynb #371305b5
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<mask>", "<cls>", "<sep>"]
@@ -169,6 +170,15 @@ def build_model(task: str, size: str, tokenizer: PreTrainedTokenizerFast | None 
 def n_params(model: nn.Module) -> int:
     "Number of parameters of `model` (every tensor counted once)."
     return sum(p.numel() for p in model.parameters())
+
+# %% ../nbs/03_models.ipynb #fff8e427
+@contextlib.contextmanager
+def torch_threads(n: int | None):  # threads for the block; None leaves them as they are
+    "Run the block with `n` torch intra-op threads, then restore the previous number."
+    before = torch.get_num_threads()
+    if n: torch.set_num_threads(int(n))
+    try: yield before
+    finally: torch.set_num_threads(before)
 
 # %% ../nbs/03_models.ipynb #7838f1f4
 def encode_prompt(tokenizer, prompt: str, add_bos: bool = True) -> list:

@@ -107,7 +107,7 @@ def results_path(name: str, profile: str, root: str | Path | None = None) -> Pat
     return Path(root)/RESULTS_DIR/f"{name}-{profile}.json"
 
 def write_results(path: str | Path, study: Study, profile: str, config: dict, rows: list, wall_s: float,
-                  root: Path | None = None) -> Path:
+                  root: Path | None = None, machine: dict | None = None) -> Path:  # machine: default this process's
     "Store a study's rows with their config, seeds, version, commit and machine (atomic; NaN is refused)."
     for i, r in enumerate(rows):
         bad = [k for k, v in r.items() if isinstance(v, float) and not math.isfinite(v)]
@@ -115,7 +115,7 @@ def write_results(path: str | Path, study: Study, profile: str, config: dict, ro
             raise ResultsError(f"{study.name}: row {i} ({ {k: r.get(k) for k in study.keys} }) has non-finite {bad}")
     doc = {"study": study.name, "profile": profile, "keys": list(study.keys), "claim": study.claim,
            "config": config, "seeds": config.get("seeds"), "written": utc_now(), "wall_s": round(wall_s, 1),
-           "machine": machine_info(root), "rows": rows}
+           "machine": machine or machine_info(root), "rows": rows}
     return atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
 
 # %% ../nbs/15_results.ipynb #4fcbe283
@@ -193,26 +193,24 @@ class Reproduction:
 # %% ../nbs/15_results.ipynb #08104103
 def reproduce(study: Study | str, profile: str = "quick", overrides: dict | None = None,
               root: str | Path | None = None, write: bool = False, tol: float = 0.0, progress: bool = False,
+              threads: int | None = None,  # torch threads; default: those the stored rows ran with, else as they are
               **extras) -> Reproduction:
     "Run `study` at `profile`, compare with its stored results, and store the fresh ones if `write`."
-    import torch
+    from fastdistill.models import torch_threads
     s = get_study(study) if isinstance(study, str) else study
     config = s.config(profile, overrides)
     if write and overrides: raise ResultsError(f"{s.name}: refusing to store results of an overridden {profile} config")
     path = results_path(s.name, profile, root)
     stored = read_results(path, s.name) if path.exists() else None
-    threads = torch.get_num_threads()
-    if stored: torch.set_num_threads(int(stored["machine"].get("threads") or threads))
-    try:
+    with torch_threads(threads or (stored["machine"].get("threads") if stored else None)):
         t0 = time.perf_counter()
         rows = s.run(**config, progress=progress, **extras)
         wall, here = time.perf_counter() - t0, machine_info(path.parent)
-    finally: torch.set_num_threads(threads)
     r = Reproduction(s.name, profile, path, config, rows, round(wall, 1), stored)
     if stored:
         r.same_machine = all(stored["machine"].get(k) == here[k] for k in FINGERPRINT)
         if r.comparable: r.diffs = diff_rows(stored["rows"], rows, s.keys, tol, s.timings)
-    if write: write_results(path, s, profile, config, rows, wall, path.parent)
+    if write: write_results(path, s, profile, config, rows, wall, path.parent, machine=here)
     return r
 
 # %% ../nbs/15_results.ipynb #287af7c0

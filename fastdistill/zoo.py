@@ -18,6 +18,7 @@ from .core import atomic_directory, atomic_write_text, canonical_json, file_sha2
 from .core import package_version, sha256_hex
 from .tasks import TrainConfig, get_task
 from .models import build_model, cache_lock, family_of, get_tokenizer, make_batcher, mlm_batcher, n_params, size_config
+from .models import torch_threads
 from .teachers import HFTeacher, register_teacher_kind
 from .eval import evaluate
 from .losses import mlm_term, sft_term
@@ -25,8 +26,8 @@ from .distiller import Distiller
 from .encoders import init_from_teacher, mlm_closeness
 
 # %% auto #0
-__all__ = ['ENCODER_STAGES', 'train_supervised', 'ZooModel', 'get_teacher', 'get_student', 'zoo_teacher', 'get_encoder',
-           'zoo_table']
+__all__ = ['QUICK_THREADS', 'ENCODER_STAGES', 'train_supervised', 'ZooModel', 'get_teacher', 'get_student', 'zoo_teacher',
+           'get_encoder', 'zoo_table']
 
 # %% ../nbs/13_zoo.ipynb #9aef6779
 def train_supervised(model: nn.Module, batcher: Callable, cfg: TrainConfig, seed: int = 0,
@@ -112,9 +113,12 @@ def _verify_files(folder: Path, info: dict) -> str | None:
     return None if info.get("files") else "zoo.json lists no files"
 
 # %% ../nbs/13_zoo.ipynb #59b3d6f0
-def _cached(folder: Path, retrain: bool, load: Callable, train: Callable) -> ZooModel:
-    """`load(info)` when `folder` holds an entry whose files verify; else `train()` (warning when it was damaged). One
-    process at a time per entry (`cache_lock`): a second one waits, then loads what the first trained."""
+QUICK_THREADS = 1  # torch threads that quick-profile zoo models train with (the same weights on any machine)
+
+def _cached(folder: Path, retrain: bool, load: Callable, train: Callable, profile: str = "full") -> ZooModel:
+    """`load(info)` when `folder` holds an entry whose files verify; else `train()` (warning when it was damaged), with
+    `QUICK_THREADS` torch threads at the quick profile. One process at a time per entry (`cache_lock`): a second one
+    waits, then loads what the first trained."""
     with cache_lock(folder):
         if folder.exists() and not retrain:
             try:
@@ -122,7 +126,7 @@ def _cached(folder: Path, retrain: bool, load: Callable, train: Callable) -> Zoo
                 if (problem := _verify_files(folder, info)) is None: return load(info)
             except Exception as e: problem = f"{type(e).__name__}: {e}"
             warnings.warn(f"zoo cache entry {folder} is corrupted ({problem}); retraining it")
-        return train()
+        with torch_threads(QUICK_THREADS if profile == "quick" else None): return train()
 
 def _write_entry(folder: Path, model: nn.Module, tokenizer, info: dict):
     "Save weights, tokenizer and zoo.json (with every file's SHA-256) as one atomic directory."
@@ -148,7 +152,7 @@ def get_teacher(task: str,  # a bundled task name
         model, tok = _load(task, size, folder, info)
         return ZooModel(model, tok, task, size, profile, folder, info)
     return _cached(folder, retrain, load,
-                   lambda: _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress))
+                   lambda: _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress), profile)
 
 
 # %% ../nbs/13_zoo.ipynb #d5f5d592
@@ -241,7 +245,8 @@ def get_encoder(task: str = "topics",  # a task of the encoder family
         model, tok_ = _load(task, size, folder, info, head="mlm" if stage == "mlm" else "task")
         return ZooModel(model, tok_, task, size, profile, folder, info)
     return _cached(folder, retrain, load,
-                   lambda: _train_encoder(task, size, stage, profile, seed, tok, key, folder, parent, progress))
+                   lambda: _train_encoder(task, size, stage, profile, seed, tok, key, folder, parent, progress),
+                   profile)
 
 # %% ../nbs/13_zoo.ipynb #213760b4
 def zoo_table(models: Sequence[ZooModel]) -> list:

@@ -1,9 +1,12 @@
 """Shared fixtures: every test run gets its own artifact store; the model cache can be shared via the environment.
 
-Under pytest-xdist (`pytest -n 2`) each worker uses one torch thread, so two workers share the two cores instead of
-fighting over them, and the workers share one model cache (the zoo and tokenizer caches lock each entry while it is
-checked or trained, so a model is trained once and never read half-written). CI runs plain `pytest` (two threads):
-the zoo's masked-LM → task encoder misses its notebook's margin when trained with one thread (0.25 vs 0.36)."""
+CI runs `pytest -n 2 --dist loadgroup` (pytest-xdist): two workers with one torch thread each share the two cores
+(tiny models gain nothing from a second thread), one model cache (the zoo and tokenizer caches lock each entry while
+it is checked or trained, so a model is trained once and never read half-written) and one folder of executed
+notebooks (for the docs-site test). Quick-profile zoo models train with one thread in any process
+(`fastdistill.zoo.QUICK_THREADS`) and the quick results files were recorded with one, so a serial `pytest` (two
+threads) reproduces the same numbers. Modules whose fixtures train something are kept on one worker
+(`xdist_group`)."""
 import os
 from pathlib import Path
 import pytest
@@ -19,10 +22,10 @@ if WORKER:  # before torch starts its thread pools; papermill kernels inherit th
 def fastdistill_env(tmp_path_factory):
     "Point FastDistill's artifacts (and, unless set, model cache) at per-session temporary folders."
     old = {k: os.environ.get(k) for k in ("FASTDISTILL_ARTIFACTS_DIR", "FASTDISTILL_MODEL_CACHE_DIR", "FASTDISTILL_DATA_DIR", "FASTDISTILL_EXECUTED_DIR")}
-    os.environ["FASTDISTILL_EXECUTED_DIR"] = str(tmp_path_factory.mktemp("executed"))  # executed notebooks, for the docs-site test
+    shared = tmp_path_factory.getbasetemp().parent if WORKER else tmp_path_factory.getbasetemp()  # xdist: the run's
+    os.environ["FASTDISTILL_EXECUTED_DIR"] = str(shared/"executed-shared")  # executed notebooks, for the docs-site test
     os.environ["FASTDISTILL_ARTIFACTS_DIR"] = str(tmp_path_factory.mktemp("artifacts"))
-    if not old["FASTDISTILL_MODEL_CACHE_DIR"]:  # one cache for the whole run: xdist workers share their base's parent
-        shared = tmp_path_factory.getbasetemp().parent if WORKER else tmp_path_factory.getbasetemp()
+    if not old["FASTDISTILL_MODEL_CACHE_DIR"]:  # one cache for the whole run
         os.environ["FASTDISTILL_MODEL_CACHE_DIR"] = str(shared/"models-shared")
     if not old["FASTDISTILL_DATA_DIR"]: os.environ["FASTDISTILL_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
     yield

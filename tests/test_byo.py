@@ -17,6 +17,8 @@ from fastdistill.tasks import SQL_SCHEMAS, build_database, get_task
 from fastdistill.teachers import DecodeProfile, HFTeacher, OpenAITeacher
 from fastdistill.testing import LOGPROB_SHAPES, copy_rows, own_tokenizer, serve_teacher, tiny_causal_lm, train_folder
 
+pytestmark = pytest.mark.xdist_group("byo")  # its module fixtures train once, on one worker
+
 @pytest.fixture(scope="module")
 def byo(tmp_path_factory):
     "Folders: a trained GPT-2 teacher (own tokenizer, no pad), Qwen2 students (own vs shared tokenizer), user JSONL."

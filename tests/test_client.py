@@ -7,6 +7,8 @@ from fastdistill.tasks import get_task
 from fastdistill.teachers import DecodeProfile, HFTeacher, OpenAITeacher
 from fastdistill.testing import FaultProxy, own_tokenizer, serve_teacher, tiny_causal_lm
 
+pytestmark = pytest.mark.xdist_group("client")  # its module fixtures train once, on one worker
+
 T2S = get_task("text2sql")
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from fastdistill.tasks import get_task
 from fastdistill.teachers import DecodeProfile
 from test_pipeline import ScriptedTeacher
 
+pytestmark = pytest.mark.xdist_group("explore")  # its module fixtures train once, on one worker
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     t = get_task("text2sql")

@@ -17,6 +17,8 @@ from fastdistill.tasks import SqlLimits, execute_sql, get_task, sql_sandbox
 from fastdistill.teachers import DecodeProfile, HFTeacher, OpenAITeacher, Teacher
 from fastdistill.testing import MALFORMED, SQL_BOMBS as BOMBS, FaultProxy, own_tokenizer, serve_teacher, tiny_causal_lm
 
+pytestmark = pytest.mark.xdist_group("faults")  # its module fixtures train once, on one worker
+
 FORK = mp.get_context("fork")
 T2S = get_task("text2sql")
 

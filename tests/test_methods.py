@@ -10,6 +10,8 @@ from fastdistill.methods.hinton import digits_transfer, hard_label_term
 from fastdistill.methods.lit import ResidualMLP, lit_term
 from fastdistill.zoo import get_teacher
 
+pytestmark = pytest.mark.xdist_group("methods")  # its module fixtures train once, on one worker
+
 @pytest.fixture(scope="module")
 def data(): return digits_transfer()
 

@@ -29,5 +29,7 @@ def test_notebook_runs_quick(nb, tmp_path):
     params = {"profile": "quick"} if _parameters_cell(nb) is not None else {}
     out = Path(os.environ.get("FASTDISTILL_EXECUTED_DIR", tmp_path))/nb.relative_to(ROOT)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3",
-                        cwd=str(nb.parent), execution_timeout=NOTEBOOK_TIMEOUT, progress_bar=False)
+    partial = out.with_name(f".running-{os.getpid()}-{out.name}")  # papermill writes as it goes; the docs-site test
+    pm.execute_notebook(str(nb), str(partial), parameters=params, kernel_name="python3",  # (maybe on another worker)
+                        cwd=str(nb.parent), execution_timeout=NOTEBOOK_TIMEOUT, progress_bar=False)  # sees only whole
+    partial.replace(out)  # executed notebooks; a failed one stays as .running-* for a person to read

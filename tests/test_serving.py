@@ -13,6 +13,8 @@ from fastdistill.testing import FaultProxy
 from fastdistill.zoo import zoo_teacher
 from fastdistill.tasks import get_task
 
+pytestmark = pytest.mark.xdist_group("serving")  # its module fixtures train once, on one worker
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]

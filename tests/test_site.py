@@ -8,6 +8,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT/"tools"))
 from build_docs import build_site, execute, math_to_mathml, prepare, sidebar  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("site")  # its module fixtures train once, on one worker
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SEARCHED = ["distill_divergence", "reproduce", "get_encoder", "StageWriter"]  # exported names from four rooms
 

@@ -10,6 +10,8 @@ from fastdistill.tasks import get_task
 from fastdistill.teachers import DecodeProfile, HFTeacher
 from fastdistill.testing import own_tokenizer, tiny_causal_lm
 
+pytestmark = pytest.mark.xdist_group("topk")  # its module fixtures train once, on one worker
+
 def _lm_rows(P_, k, V=32000, seed=0, scale=3.0):
     "Top-k of log-softmax rows of random logits (a proper distribution: top-k mass ≤ 1)."
     rng = np.random.default_rng(seed)
