@@ -293,7 +293,9 @@ class Distiller:
                  checkpoint_dir: str | Path | None = None, checkpoint_every: int = 0,
                  student_tokenizer=None, teacher_tokenizer=None,
                  log_every: int = 10, progress: bool = True, seed: int = 0, cpu: bool | None = None,
-                 term_grad_norms: bool = True):  # at logged steps, also log each term's own gradient norm
+                 term_grad_norms: bool = True,  # at logged steps, also log each term's own gradient norm
+                 optimizer: str = "adamw",  # "adamw", or "sgd" (plain, no momentum: e.g. expert trajectories)
+                 schedule: str = "cosine"):  # "cosine" (after `warmup`), or "constant" (`lr` at every step)
         self.terms, self.callbacks, self.seed = list(terms), list(callbacks), seed
         self.lr, self.weight_decay, self.warmup, self.max_grad_norm = lr, weight_decay, warmup, max_grad_norm
         self.checkpoint_dir, self.checkpoint_every, self.log_every, self.progress = (
@@ -304,6 +306,9 @@ class Distiller:
         )
         self.student_tokenizer, self.teacher_tokenizer = student_tokenizer, teacher_tokenizer
         self.term_grad_norms = term_grad_norms
+        if optimizer not in ("adamw", "sgd"): raise ValueError(f"optimizer={optimizer!r}; choose adamw or sgd")
+        if schedule not in ("cosine", "constant"): raise ValueError(f"schedule={schedule!r}; choose cosine or constant")
+        self.schedule = schedule
         self.acc = Accelerator(gradient_accumulation_steps=grad_accum,
                                # None: CUDA when present (the accelerate config decides), else CPU — which is also what
                                # makes two launched CPU processes one DDP group on gloo instead of two lone runs
@@ -317,13 +322,14 @@ class Distiller:
             self.teacher = teacher.to(self.acc.device)
         params = [p for m in (student, self.modules) for p in m.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]; rest = [p for p in params if p.ndim < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                 {"params": rest, "weight_decay": 0.0}], lr=lr)
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        opt = torch.optim.AdamW(groups, lr=lr) if optimizer == "adamw" else torch.optim.SGD(groups, lr=lr)
         self.student, self.opt = self.acc.prepare(student, opt)
         self.step, self.history, self.rng = 0, History(), random.Random(seed)
         self.preflight_report = None
 
     def _lr_at(self, step: int, total: int) -> float:
+        if self.schedule == "constant": return self.lr
         warm = max(1, int(self.warmup * total))
         if step < warm: return self.lr * (step + 1) / warm
         return self.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))

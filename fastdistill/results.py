@@ -79,11 +79,11 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 def _git_commit(root: Path | None = None) -> str | None:
-    "The checkout's short commit (with `+dirty` when files differ from it), or None outside a git checkout."
+    "The checkout's short commit (`+dirty` when the package differs from it: `:/` = from the top, whatever `root` is)."
     try:
         kw = dict(capture_output=True, text=True, cwd=root, timeout=10)
         c = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **kw).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "fastdistill"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/fastdistill"],
                                **kw).stdout.strip()
         return (c + ("+dirty" if dirty else "")) or None
     except (OSError, subprocess.SubprocessError): return None
