@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Callable, Sequence
 import torch
+import torch.nn.functional as F
 from torch import nn
 from safetensors.torch import load_file, save_file
 from transformers import BertForMaskedLM, BertForSequenceClassification, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -21,13 +22,13 @@ from .models import build_model, cache_lock, family_of, get_tokenizer, make_batc
 from .models import torch_threads
 from .teachers import HFTeacher, register_teacher_kind
 from .eval import evaluate
-from .losses import mlm_term, sft_term
+from .losses import LossTerm, mlm_term, sft_term
 from .distiller import Distiller
 from .encoders import init_from_teacher, mlm_closeness
 
 # %% auto #0
-__all__ = ['QUICK_THREADS', 'ENCODER_STAGES', 'train_supervised', 'ZooModel', 'get_teacher', 'get_student', 'zoo_teacher',
-           'get_encoder', 'zoo_table']
+__all__ = ['QUICK_THREADS', 'ENCODER_STAGES', 'GENERATOR_CONFIGS', 'train_supervised', 'ZooModel', 'get_teacher', 'get_student',
+           'zoo_teacher', 'get_encoder', 'DigitsVAE', 'elbo_term', 'get_generator', 'zoo_table']
 
 # %% ../nbs/13_zoo.ipynb #9aef6779
 def train_supervised(model: nn.Module, batcher: Callable, cfg: TrainConfig, seed: int = 0,
@@ -37,7 +38,7 @@ def train_supervised(model: nn.Module, batcher: Callable, cfg: TrainConfig, seed
     counts = []  # tokens (or examples) per batch drawn; the first is the preflight's look at the first batch
     def counted(rng):
         b = batcher(rng)
-        counts.append(int(b["attention_mask"].sum()) if "attention_mask" in b else len(b["labels"]))
+        counts.append(int(b["attention_mask"].sum()) if "attention_mask" in b else len(b.get("labels", b.get("x"))))
         return b
     torch.manual_seed(seed)
     d = Distiller(model, list(terms or [sft_term()]), lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
@@ -247,6 +248,65 @@ def get_encoder(task: str = "topics",  # a task of the encoder family
     return _cached(folder, retrain, load,
                    lambda: _train_encoder(task, size, stage, profile, seed, tok, key, folder, parent, progress),
                    profile)
+
+# %% ../nbs/13_zoo.ipynb #1adb652b
+class DigitsVAE(nn.Module):
+    "A small VAE for 8×8 images: encoder 64 → hidden → (μ, log σ²), decoder latent → hidden → 64 pixel logits."
+    def __init__(self, latent: int = 8, hidden: int = 128, pixels: int = 64):
+        super().__init__()
+        self._init_kwargs = {"latent": latent, "hidden": hidden, "pixels": pixels}
+        self.encoder = nn.Sequential(nn.Linear(pixels, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent))
+        self.decoder = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, pixels))
+    def encode(self, x: torch.Tensor) -> tuple: return self.encoder(x).chunk(2, dim=-1)  # (μ, log σ²)
+    def decode(self, z: torch.Tensor) -> torch.Tensor: return torch.sigmoid(self.decoder(z))  # pixels in 0–1
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pixel logits of a reconstruction from a sampled latent
+        mu, logvar = self.encode(x)
+        return self.decoder(mu + (0.5 * logvar).exp() * torch.randn_like(mu))
+
+def elbo_term(beta: float = 1.0) -> LossTerm:
+    "Negative ELBO per image: Bernoulli reconstruction (summed over pixels) + β KL(q(z|x) ‖ N(0, I))."
+    def fn(s):
+        mu, logvar = s["student.module:encoder"].chunk(2, dim=-1)
+        rec = F.binary_cross_entropy_with_logits(s["student.logits"], s["batch.x"], reduction="sum") / len(mu)
+        return rec - beta * 0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum() / len(mu)
+    return LossTerm("elbo", fn, 1.0, ("student.logits", "student.module:encoder", "batch.x"))
+
+# %% ../nbs/13_zoo.ipynb #7ef758a4
+GENERATOR_CONFIGS = {p: TrainConfig(steps=steps, batch_size=64, lr=2e-3, warmup=0.02, weight_decay=0.0, eval_rows=0)
+                     for p, steps in (("quick", 1500), ("full", 6000))}
+
+def _train_generator(profile, seed, key, folder, progress) -> ZooModel:
+    "Train the digits VAE on the training split's images, score its reconstructions on the test split, cache it."
+    cfg, t = GENERATOR_CONFIGS[profile], get_task("digits")
+    X, Xt = (torch.tensor(t.arrays(s)[0]) for s in ("train", "test"))
+    torch.manual_seed(seed)
+    vae = DigitsVAE()
+    batches = lambda rng: {"x": X[torch.tensor(rng.sample(range(len(X)), cfg.batch_size))]}
+    stats = train_supervised(vae, batches, cfg, seed=seed, progress=progress, terms=[elbo_term()])
+    vae = vae.eval()
+    with torch.no_grad(): mse = float((vae.decode(vae.encode(Xt)[0]) - Xt).pow(2).mean())
+    info = {"key": key, "params": n_params(vae), "train": stats, "metrics": {"reconstruction_mse": mse},
+            "created_with": package_version()}
+    _write_entry(folder, vae, None, info)
+    return ZooModel(vae, None, "digits", "vae", profile, folder, info)
+
+# %% ../nbs/13_zoo.ipynb #c31bf36a
+def get_generator(profile: str | None = None,  # quick|full (default: the profile setting)
+                  seed: int | None = None,  # default: the seed setting
+                  progress: bool = True, retrain: bool = False) -> ZooModel:
+    "The digits VAE (a generator for data distillation): from the cache, or trained and cached."
+    s = load_settings()
+    profile, seed = profile or s.profile, s.seed if seed is None else seed
+    if profile not in GENERATOR_CONFIGS: raise KeyError(f"unknown profile {profile!r}; choose quick or full")
+    key = {"task": "digits", "task_content_hash": get_task("digits").manifest()["content_hash"], "size": "vae",
+           "arch": DigitsVAE()._init_kwargs, "train": asdict(GENERATOR_CONFIGS[profile]), "profile": profile,
+           "seed": seed, "package_version": package_version()}
+    folder = s.model_cache_dir/"zoo"/f"digits-vae-{profile}-s{seed}-{sha256_hex(canonical_json(key))[:12]}"
+    def load(info):
+        vae = DigitsVAE(**json.loads((folder/"config.json").read_text())["init"])
+        vae.load_state_dict(load_file(str(folder/"model.safetensors")))
+        return ZooModel(vae.eval(), None, "digits", "vae", profile, folder, info)
+    return _cached(folder, retrain, load, lambda: _train_generator(profile, seed, key, folder, progress), profile)
 
 # %% ../nbs/13_zoo.ipynb #213760b4
 def zoo_table(models: Sequence[ZooModel]) -> list:

@@ -39,6 +39,11 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "minilmv2": ("tests/test_transformer_kd.py", "minilmv2"),
     "tinybert": ("tests/test_transformer_kd.py", "tinybert"),
     "transformer_compare": ("tests/test_transformer_kd.py", "transformer_compare"),
+    # synthetic training sets (issue 17): the functional core, DD, MTT, the generative prior
+    "synthetic": ("tests/test_synthetic.py", "synthetic"),
+    "dataset_distillation": ("tests/test_synthetic.py", "dd_"),
+    "mtt": ("tests/test_synthetic.py", "mtt_"),
+    "generative_prior": ("tests/test_synthetic.py", "generative_prior or elbo"),
 }
 
 @dataclass
@@ -280,6 +285,52 @@ MUTANTS = [
       "fastdistill/artifacts.py", "    r16[low] = np.nextafter(r16[low], np.float16(np.inf))", "    pass"),
     M("topk", "unsorted", "entries are packed in the order given, so gaps below the first can be negative",
       "fastdistill/artifacts.py", "    order = np.lexsort((-flat_lp, pos_of))", "    order = np.arange(len(flat_lp))"),
+    # synthetic training sets (nbs/18_synthetic.ipynb; methods dataset_distillation, mtt, generative_prior)
+    M("synthetic", "first-order", "the unrolled steps without create_graph: the images' gradient loses every step's "
+      "dependence on them", "fastdistill/synthetic.py", "create_graph=graph)", "create_graph=False)"),
+    M("synthetic", "one-rate-for-all-steps", "every step uses the first learned rate",
+      "fastdistill/synthetic.py", "lr = lrs[k if len(lrs) > 1 else 0]", "lr = lrs[0]"),
+    M("synthetic", "flat-in-dict-order", "parameters flattened in dict order: a snapshot read back from safetensors "
+      "(keys sorted) no longer lines up", "fastdistill/synthetic.py",
+      "return torch.cat([params[n].reshape(-1) for n in sorted(params)])",
+      "return torch.cat([p.reshape(-1) for p in params.values()])"),
+    M("synthetic", "truncation-off-by-one", "truncated unrolling keeps one step fewer than asked",
+      "fastdistill/synthetic.py", "graph = k >= steps - keep", "graph = k > steps - keep"),
+    M("synthetic", "k-centers-from-first", "k-centers starts from the class's first example, not the one nearest its mean",
+      "fastdistill/synthetic.py", "chosen = [int((Xc - Xc.mean(0)).norm(dim=1).argmin())]", "chosen = [0]"),
+    M("dataset_distillation", "random-init-reuses-start", "random-init DD that starts every unroll from the same θ0",
+      "fastdistill/methods/dataset_distillation.py", 'if self.init == "fixed": return init_params(self.net)',
+      'if self.init in ("fixed", "random"): return init_params(self.net)'),
+    M("dataset_distillation", "step-sizes-fixed", "the step sizes are a constant, not learned",
+      "fastdistill/methods/dataset_distillation.py", "self.log_lrs = nn.Parameter(torch.full((steps,), math.log(lr)))",
+      'self.register_buffer("log_lrs", torch.full((steps,), math.log(lr)))'),
+    M("dataset_distillation", "output-from-the-start", "the real batch is scored by θ0, not by the network after the steps",
+      "fastdistill/methods/dataset_distillation.py", "return functional_call(self.net, self.trained(), (x,))",
+      "return functional_call(self.net, self.start(), (x,))"),
+    M("mtt", "unnormalised-distance", "the parameter distance not divided by how far the expert moved",
+      "fastdistill/methods/mtt.py",
+      "return ((student_end - expert_end) ** 2).sum() / ((expert_start - expert_end) ** 2).sum()",
+      "return ((student_end - expert_end) ** 2).sum()"),
+    M("mtt", "target-one-epoch-late", "the target is the expert at t + M + 1",
+      "fastdistill/methods/mtt.py", '"target": flat(trajectories[s][t + expert_epochs])[None]',
+      '"target": flat(trajectories[s][min(t + expert_epochs + 1, len(trajectories[s]) - 1)])[None]'),
+    M("mtt", "fresh-start", "the synthetic steps start from a fresh network instead of the expert at epoch t",
+      "fastdistill/methods/mtt.py", "p = sgd_unroll(self.net, unflat(start[0], self.like),",
+      "p = sgd_unroll(self.net, self.like,"),
+    M("mtt", "rate-not-learned", "the synthetic steps use a constant rate, not the learned α",
+      "fastdistill/methods/mtt.py", "self.log_lr.exp().reshape(1), self.syn_steps", "torch.tensor([0.1]), self.syn_steps"),
+    M("generative_prior", "decoder-trainable", "the generator is not frozen: its weights learn with the latents",
+      "fastdistill/methods/generative_prior.py", "self.generator = generator.eval().requires_grad_(False)",
+      "self.generator = generator.eval()"),
+    M("generative_prior", "random-latents", "latents start as noise, not at the encoded real images",
+      "fastdistill/methods/generative_prior.py", "with torch.no_grad(): mu, _ = generator.encode(X[idx])",
+      "mu = torch.randn(len(idx), generator.decoder[0].in_features)"),
+    M("generative_prior", "decoder-logits-as-pixels", "the images are the decoder's logits, not pixels in 0–1",
+      "fastdistill/methods/generative_prior.py", "def images(self) -> Tensor: return self.generator.decode(self.latents)",
+      "def images(self) -> Tensor: return self.generator.decoder(self.latents)"),
+    M("generative_prior", "elbo-kl-sign", "the generator's ELBO adds the KL with the wrong sign",
+      "fastdistill/zoo.py", "return rec - beta * 0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum() / len(mu)",
+      "return rec + beta * 0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum() / len(mu)"),
 ]
 
 def check_applies(m: Mutant, root: Path = ROOT) -> str:
@@ -310,7 +361,7 @@ def _preload():
     scratch copy afresh."""
     import pytest, fastdistill.methods.born_again, fastdistill.methods.fitnets  # noqa: F401
     import fastdistill.methods.hinton, fastdistill.methods.lit, fastdistill.methods.sparse_kd  # noqa: F401
-    import fastdistill.encoders  # noqa: F401
+    import fastdistill.encoders, fastdistill.methods.generative_prior  # noqa: F401
 
 def _start_forked(pkg_root: Path, select: str, threads: int = 0) -> tuple:
     """Fork (the dependencies are already imported), import fastdistill from `pkg_root` in the child, run pytest;
