@@ -201,7 +201,7 @@ def _train_encoder(task, size, stage, profile, seed, tok, key, folder, parent, p
         score = lambda m: mlm_closeness(m, None, tok, valid, cfg.max_len)
         batches, terms = mlm_batcher(tok, t.pretrain_texts("train"), cfg.batch_size, cfg.max_len), [mlm_term()]
     else:
-        cfg = t.train_config(profile)
+        cfg = t.finetune_config(profile)
         model = build_model(task, size, tok, seed=seed)
         score = lambda m: evaluate(t, m, tok, limit=cfg.eval_rows)
         batches, terms = make_batcher(t, tok, cfg), None
@@ -240,7 +240,8 @@ def get_encoder(task: str = "topics",  # a task of the encoder family
     tok = get_tokenizer(task, seed=seed)
     parent = get_encoder(task, size, "mlm", profile, seed, progress) if stage == "task" else None
     key = {**_cache_key(task, size, profile, seed, tok), "stage": stage, "pretrain": asdict(t.pretrain_config(profile))}
-    if parent is not None: key["pretrained_weights"] = parent.info["files"]["model.safetensors"]
+    if parent is not None: key.update(pretrained_weights=parent.info["files"]["model.safetensors"],
+                                      train=asdict(t.finetune_config(profile)))
     folder = s.model_cache_dir/"zoo"/f"{task}-{size}-{stage}-{profile}-s{seed}-{sha256_hex(canonical_json(key))[:12]}"
     def load(info):
         model, tok_ = _load(task, size, folder, info, head="mlm" if stage == "mlm" else "task")
