@@ -1,6 +1,6 @@
 """Time and memory of the dataset-distillation methods at IPC 10, and how they grow with the unroll length (issue 17).
 
-    python benchmarks/dataset_distillation.py [--outer-steps 30] [--json benchmarks/results/dataset_distillation_cpu2.json]
+    python benchmarks/dataset_distillation.py [--outer-steps 60] [--json benchmarks/results/dataset_distillation_cpu2.json]
 
 Measured side by side in one run, each case in a forked child (so each peak RSS is its own): one distillation per
 method at 10 images per class on the digits MLP — DD with K = 10 unrolled steps (full backpropagation, and truncated to
@@ -50,7 +50,7 @@ def in_child(fn):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--outer-steps", type=int, default=30)
+    ap.add_argument("--outer-steps", type=int, default=60)
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     data, store = digits_data(), ArtifactStore(tempfile.mkdtemp(prefix="fd-bench-dd-"))
@@ -60,10 +60,10 @@ def main(argv=None):
     rows = []
     methods = [("DD", 10, None), ("DD", 10, 5), ("MTT", 10, None), ("generative prior", 10, None)]
     growth = [(k, s, None) for k in ("DD", "MTT") for s in (5, 10, 20, 40)]
-    for kind, steps, keep in methods + growth:
+    for group, (kind, steps, keep) in [("per method", c) for c in methods] + [("growth", c) for c in growth]:
         (sec, graph), mb = in_child(lambda: case(kind, steps, keep, a.outer_steps, data, traj, gen))
-        rows.append({"method": kind, "unrolled_steps": steps, "keep_graph": keep or steps, "group": "per method" if
-                     (kind, steps, keep) in methods else "growth", "s_per_outer_step": round(sec, 4),
+        rows.append({"method": kind, "unrolled_steps": steps, "keep_graph": keep or steps, "group": group,
+                     "s_per_outer_step": round(sec, 4),
                      "graph_MB": round(graph / 2**20, 3), "peak_rss_over_fork_MB": round(mb - base_mb, 1)})
         print(rows[-1], flush=True)
     for r in rows:
