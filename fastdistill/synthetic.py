@@ -291,19 +291,21 @@ def load_synthetic_set(store: ArtifactStore, run_id: str) -> tuple:
 
 # %% ../nbs/18_synthetic.ipynb #d5cbcaa1
 def set_figure(images: Tensor, labels: Tensor, title: str = "synthetic set", side: int = 8):
-    "The images as a grid, one row per class (pixels clipped to 0–1, dark = ink)."
+    "The images as a grid, one column per class (pixels clipped to 0–1, dark = ink)."
     import plotly.express as px
     images, classes = images.detach(), sorted(set(labels.tolist()))
     per = max(int((labels == c).sum()) for c in classes)
-    grid = torch.full((len(classes) * (side + 1), per * (side + 1)), float("nan"))
-    for r, c in enumerate(classes):
-        for j, x in enumerate(images[labels == c]):
-            grid[r * (side + 1):r * (side + 1) + side, j * (side + 1):j * (side + 1) + side] = x.view(side, side)
+    step = side + 1  # one blank pixel between images
+    grid = torch.full((per * step, len(classes) * step), float("nan"))
+    for col, c in enumerate(classes):
+        for row, x in enumerate(images[labels == c]):
+            grid[row * step:row * step + side, col * step:col * step + side] = x.view(side, side)
     fig = px.imshow(grid.clamp(0, 1).numpy(), color_continuous_scale="gray_r", zmin=0, zmax=1, title=title)
-    fig.update_yaxes(tickvals=[r * (side + 1) + side / 2 for r in range(len(classes))], ticktext=classes,
+    fig.update_xaxes(tickvals=[col * step + side / 2 for col in range(len(classes))], ticktext=classes,
                      title="class")
-    fig.update_xaxes(showticklabels=False, title=f"{per} image(s) per class")
-    return fig.update_layout(coloraxis_showscale=False, height=60 + 28 * len(classes), width=120 + 28 * per)
+    fig.update_yaxes(showticklabels=False, title=f"{per} image(s) per class")
+    width, height = max(420, 100 + 48 * len(classes)), 140 + 48 * per
+    return fig.update_layout(coloraxis_showscale=False, width=width, height=height, margin=dict(l=40, r=20, t=50, b=40))
 
 # %% ../nbs/18_synthetic.ipynb #f714939a
 def nearest_real(images: Tensor, X: Tensor, k: int = 5) -> tuple:
