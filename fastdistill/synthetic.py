@@ -22,7 +22,7 @@ from .losses import sft_term
 from .distiller import Callback, Distiller
 
 # %% auto #0
-__all__ = ['EVAL_LRS', 'TRAJECTORY_STAGE', 'SYNTHETIC_STAGE', 'ImageData', 'digits_data', 'digits_net', 'arch_name',
+__all__ = ['EVAL_LRS', 'EVAL_SEED', 'TRAJECTORY_STAGE', 'SYNTHETIC_STAGE', 'ImageData', 'digits_data', 'digits_net', 'arch_name',
            'init_params', 'sgd_unroll', 'flat', 'unflat', 'graph_bytes', 'random_subset', 'k_centers', 'SyntheticSet',
            'accuracy', 'train_on', 'evaluate_set', 'EpochSnapshots', 'train_expert', 'record_experts',
            'load_trajectories', 'save_synthetic_set', 'load_synthetic_set', 'set_figure', 'nearest_real',
@@ -40,6 +40,12 @@ class ImageData:
         for t in (self.X, self.y, self.X_valid, self.y_valid, self.X_test, self.y_test):
             h.update(str((t.dtype, tuple(t.shape))).encode()); h.update(t.contiguous().numpy().tobytes())
         return h.hexdigest()
+    def batches(self, batch_size: int):
+        "A Distiller batch function: `batch_size` random training examples per step (all of them if fewer)."
+        def draw(rng):
+            idx = torch.tensor(rng.sample(range(len(self.y)), min(batch_size, len(self.y))))
+            return {"x": self.X[idx], "labels": self.y[idx]}
+        return draw
 
 def digits_data() -> ImageData:
     "The bundled digits task's train, valid and test splits (pixels scaled to 0–1)."
@@ -184,6 +190,7 @@ def train_on(x: Tensor, y: Tensor, arch: str | nn.Module, seed: int, lr: float, 
 
 # %% ../nbs/18_synthetic.ipynb #65a930b3
 EVAL_LRS = (0.03, 0.1, 0.3, 1.0)
+EVAL_SEED = 1000  # evaluation networks of the method studies: seed + this, never a distillation start or an expert
 
 def evaluate_set(x: Tensor, y: Tensor, data: ImageData, arch: str | nn.Module = "student",
                  seeds: Sequence[int] = (0, 1, 2, 3, 4), steps: int = 300, lrs: Sequence[float] = EVAL_LRS) -> list:
@@ -211,13 +218,10 @@ def train_expert(data: ImageData, arch: str | nn.Module, seed: int, epochs: int,
                  batch_size: int = 64) -> list:
     "Train a fresh `arch` network with plain SGD at a constant rate; its parameters at epochs 0..epochs."
     net, per_epoch = digits_net(arch, seed), math.ceil(len(data.y) / batch_size)
-    def batches(rng):
-        idx = torch.tensor(rng.sample(range(len(data.y)), min(batch_size, len(data.y))))
-        return {"x": data.X[idx], "labels": data.y[idx]}
     snaps = EpochSnapshots(per_epoch)
     Distiller(net, [sft_term("ce")], lr=lr, optimizer="sgd", schedule="constant", weight_decay=0.0,
               max_grad_norm=float("inf"), seed=seed, progress=False, log_every=per_epoch,
-              callbacks=[snaps]).fit(batches, epochs * per_epoch)
+              callbacks=[snaps]).fit(data.batches(batch_size), epochs * per_epoch)
     return snaps.snapshots
 
 # %% ../nbs/18_synthetic.ipynb #72a54d31

@@ -15,11 +15,11 @@ from ..losses import sft_term
 from ..distiller import Distiller
 from ..core import progress as progress_bar
 from ..results import Study, register_study
-from ..synthetic import (ImageData, SyntheticSet, accuracy, digits_data, digits_net, evaluate_set,
+from ..synthetic import (EVAL_SEED, ImageData, SyntheticSet, accuracy, digits_data, digits_net, evaluate_set,
                                    init_params, k_centers, random_subset, sgd_unroll)
 
 # %% auto #0
-__all__ = ['EVAL_SEED', 'DD_METHODS', 'STUDY', 'UnrolledLearner', 'distill_dd', 'dd_rows', 'dd_table']
+__all__ = ['DD_METHODS', 'STUDY', 'UnrolledLearner', 'distill_dd', 'dd_rows', 'dd_table']
 
 # %% ../../nbs/methods/dataset_distillation.ipynb #a683349e
 class UnrolledLearner(nn.Module):
@@ -56,15 +56,12 @@ def distill_dd(data: ImageData, ipc: int, init: str = "fixed", arch: str = "stud
     "Learn `ipc` images per class (from noise) and K step sizes through the K unrolled steps; (learner, history)."
     syn = SyntheticSet.from_noise(data.y, ipc, data.X.shape[1], seed)
     learner = UnrolledLearner(syn, arch, steps, inner_lr, init, seed, keep_graph)
-    def batches(rng):
-        idx = torch.tensor(rng.sample(range(len(data.y)), min(batch_size, len(data.y))))
-        return {"x": data.X[idx], "labels": data.y[idx]}
     h = Distiller(learner, [sft_term("ce")], lr=lr, weight_decay=0.0, warmup=0.0, max_grad_norm=float("inf"),
-                  seed=seed, progress=progress, log_every=10, term_grad_norms=False).fit(batches, outer_steps)
+                  seed=seed, progress=progress, log_every=10, term_grad_norms=False
+                  ).fit(data.batches(batch_size), outer_steps)
     return learner, h
 
 # %% ../../nbs/methods/dataset_distillation.ipynb #9da2c390
-EVAL_SEED = 1000  # evaluation networks: seeds no distillation starts from
 DD_METHODS = ("random real", "k-centers", "DD fixed init", "DD random init")
 
 def dd_rows(method: str, ipc: int, seed: int, data: ImageData, steps: int, outer_steps: int, lr: float,

@@ -13,12 +13,12 @@ from ..core import progress as progress_bar
 from ..artifacts import ArtifactStore
 from ..results import Study, register_study
 from ..zoo import DigitsVAE, get_generator
-from ..synthetic import (EVAL_LRS, ImageData, SyntheticSet, digits_data, evaluate_set, load_trajectories,
+from ..synthetic import (EVAL_LRS, EVAL_SEED, ImageData, SyntheticSet, digits_data, evaluate_set, load_trajectories,
                                    random_subset, record_experts)
 from .mtt import distill_mtt
 
 # %% auto #0
-__all__ = ['GP_METHODS', 'EVAL_SEED', 'STUDY', 'LatentSet', 'gp_rows', 'gp_table']
+__all__ = ['GP_METHODS', 'STUDY', 'LatentSet', 'gp_rows', 'gp_table']
 
 # %% ../../nbs/methods/generative_prior.ipynb #725e4384
 class LatentSet(nn.Module):
@@ -38,7 +38,6 @@ class LatentSet(nn.Module):
 
 # %% ../../nbs/methods/generative_prior.ipynb #540d4426
 GP_METHODS = ("random real", "MTT (pixels)", "generative prior")
-EVAL_SEED = 1000  # evaluation networks: seeds no expert or distillation starts from
 
 def gp_rows(method: str, ipc: int, seed: int, data: ImageData, experts: dict, generator: DigitsVAE, cfg: dict,
             eval_archs: Sequence[str], keep: dict | None = None) -> list:

@@ -15,12 +15,12 @@ from ..artifacts import ArtifactStore
 from ..losses import LossTerm
 from ..distiller import Distiller
 from ..results import Study, register_study
-from ..synthetic import (EVAL_LRS, ImageData, SyntheticSet, digits_data, digits_net, evaluate_set, flat,
+from ..synthetic import (EVAL_LRS, EVAL_SEED, ImageData, SyntheticSet, digits_data, digits_net, evaluate_set, flat,
                                    init_params, k_centers, load_trajectories, random_subset, record_experts,
                                    sgd_unroll, unflat)
 
 # %% auto #0
-__all__ = ['MTT_METHODS', 'EVAL_SEED', 'STUDY', 'TrajectoryMatcher', 'trajectory_distance', 'trajectory_term', 'segment_batches',
+__all__ = ['MTT_METHODS', 'STUDY', 'TrajectoryMatcher', 'trajectory_distance', 'trajectory_term', 'segment_batches',
            'distill_mtt', 'mtt_rows', 'mtt_table']
 
 # %% ../../nbs/methods/mtt.ipynb #cf015c0e
@@ -82,7 +82,6 @@ def distill_mtt(trajectories: dict, data: ImageData, ipc: int, arch: str = "stud
 
 # %% ../../nbs/methods/mtt.ipynb #87faf995
 MTT_METHODS = ("random real", "k-centers", "MTT")
-EVAL_SEED = 1000  # evaluation networks: seeds no expert or distillation starts from
 
 def mtt_rows(method: str, ipc: int, seed: int, data: ImageData, trajectories: dict, cfg: dict,
              keep: dict | None = None) -> dict:
