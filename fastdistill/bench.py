@@ -361,6 +361,10 @@ def bench(only: str = "", quick: bool = False, repeats: int = 3, device: str = "
     `repeats` times (the cases of one repetition take turns); the median, range and spread of each figure."""
     wanted = [w.strip().lower() for w in only.split(",")]  # any of several texts: "dense,offline"
     figs = [f for f in figures(quick) if any(w in (f.group + " " + f.label).lower() for w in wanted)]
+    if not (isinstance(repeats, int) and repeats >= 1): raise ValueError(f"repeats must be ≥ 1, got {repeats!r}")
+    if device not in ("auto", "cpu", "cuda"): raise ValueError(f"device={device!r}; choose auto, cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device=cuda, but torch {torch.__version__} sees no CUDA device (use auto or cpu)")
     gpu = device in ("auto", "cuda") and torch.cuda.is_available()
     devices = ["cpu"] + (["cuda"] if gpu else [])
     keys = {}
@@ -427,6 +431,23 @@ def render_table(res: dict) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/16_bench.ipynb #810628a1
+def _positive_int(text: str) -> int:
+    "An argparse type: a whole number ≥ 1."
+    try: n = int(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1: raise argparse.ArgumentTypeError(f"must be ≥ 1, got {n}")
+    return n
+
+def _writable_file(text: str) -> str:
+    "An argparse type: a file path that can be written now, checked before hours of measuring, not after."
+    p = Path(text).expanduser()
+    if p.is_dir(): raise argparse.ArgumentTypeError(f"{text} is a folder")
+    if not p.parent.is_dir(): raise argparse.ArgumentTypeError(f"{text}: no folder {p.parent}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=p.parent, prefix=f".{p.name}.", suffix=".probe"): pass
+    except OSError as e: raise argparse.ArgumentTypeError(f"{text}: cannot write there ({e.strerror})") from None
+    return str(p)
+
 def main(argv: list | None = None) -> int:
     "`fastdistill bench` (and `python -m fastdistill.bench`)."
     ap = argparse.ArgumentParser(prog="fastdistill bench", description="Run the performance benchmarks side by side "
@@ -434,14 +455,17 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--only", default="",
                     help="only figures whose group or name contains this text (or one of several, comma-separated)")
     ap.add_argument("--quick", action="store_true", help="CI-sized inputs (the targets are for the full sizes)")
-    ap.add_argument("--repeats", type=int, default=None, help="repetitions (default: 3; quick: 1)")
+    ap.add_argument("--repeats", type=_positive_int, default=None, help="repetitions (default: 3; quick: 1)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    ap.add_argument("--json", default=None, help="also write the results (with every raw measurement) here")
+    ap.add_argument("--json", type=_writable_file, default=None,
+                    help="also write the results (with every raw measurement) here")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--params", default="{}", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.case: _case_main(a.case, json.loads(a.params)); return 0
+    if a.device == "cuda" and not torch.cuda.is_available():
+        ap.error(f"--device cuda: torch {torch.__version__} sees no CUDA device (use --device auto or cpu)")
     res = bench(a.only, a.quick, a.repeats or (1 if a.quick else 3), a.device, progress=not a.no_progress)
     if not res["figures"]: print(f"no figure matches {a.only!r}", file=sys.stderr); return 2
     print(render_table(res))

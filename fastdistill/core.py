@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 # %% auto #0
-__all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'MASK', 'logger', 'SettingsError',
-           'user_cache_dir', 'Settings', 'find_settings_file', 'load_settings', 'canonical_json', 'sha256_hex',
-           'sample_id', 'split_of', 'validate_name', 'new_run_id', 'current_umask', 'atomic_write_bytes',
-           'atomic_write_text', 'file_sha256', 'atomic_directory', 'redact_text', 'redact', 'LockBusy', 'file_lock',
-           'crash_point', 'row_hash', 'content_hash', 'package_version', 'utc_now', 'config_hash', 'RunManifest',
-           'ConfigError', 'FieldErrors', 'option', 'section', 'config_from_dict', 'read_config', 'config_to_dict',
-           'setup_logging', 'log_to_file', 'progress', 'heartbeat', 'setup_plotly', 'param_value']
+__all__ = ['SETTINGS_SECTION', 'SETTINGS_CHOICES', 'SETTINGS_KEYS', 'DEFAULT_SPLITS', 'RESERVED_SUFFIXES', 'MASK', 'logger',
+           'SettingsError', 'user_cache_dir', 'Settings', 'find_settings_file', 'load_settings', 'canonical_json',
+           'sha256_hex', 'sample_id', 'split_of', 'excerpt', 'validate_name', 'new_run_id', 'current_umask',
+           'atomic_write_bytes', 'atomic_write_text', 'file_sha256', 'atomic_directory', 'redact_text', 'redact',
+           'LockBusy', 'file_lock', 'crash_point', 'row_hash', 'content_hash', 'package_version', 'utc_now',
+           'config_hash', 'RunManifest', 'ConfigError', 'FieldErrors', 'option', 'section', 'config_from_dict',
+           'load_yaml', 'read_config', 'config_to_dict', 'setup_logging', 'log_to_file', 'progress', 'heartbeat',
+           'setup_plotly', 'param_value']
 
 # %% ../nbs/00_core.ipynb #2fbc4bf3
 SETTINGS_SECTION = "fastdistill"
@@ -170,14 +171,24 @@ def split_of(sample_id: str,  # hex sample id
         if u < acc: return name
     return list(fractions)[-1]
 
+# %% ../nbs/00_core.ipynb #f7dd4334
+def excerpt(value, limit: int = 80) -> str:  # the most characters of repr(value) shown
+    "`repr(value)` cut to `limit` characters, saying how long it was: an error never prints a whole huge value."
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
 # %% ../nbs/00_core.ipynb #ac207812
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+RESERVED_SUFFIXES = (".partial",)  # an unfinished stage lives in `<stage>.partial`: no name may look like one
 
 def validate_name(name: str, what: str = "run_id") -> str:
-    "Check a run id or stage name is a safe single path component."
+    "Check a run id or stage name is a safe single path component that cannot alias another's unfinished folder."
     if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
-        raise ValueError(f"invalid {what} {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+        raise ValueError(f"invalid {what} {excerpt(name)}: use 1-128 letters, digits, '.', '_' or '-', "
                          "starting with a letter or digit, without '..' or path separators")
+    if name.lower().endswith(RESERVED_SUFFIXES):
+        raise ValueError(f"invalid {what} {name!r}: names ending in {', '.join(RESERVED_SUFFIXES)} are reserved "
+                         f"(the unfinished folder of {name[:name.rfind('.')]!r} has that name)")
     return name
 
 # %% ../nbs/00_core.ipynb #a71282e6
@@ -249,9 +260,11 @@ def atomic_directory(path: str | Path):  # the folder to create or replace
 # %% ../nbs/00_core.ipynb #4ef477c2
 _SECRET_NAME = re.compile(r"(api[_-]?key|access[_-]?key|token|secret|passw(or)?d|pwd|auth(orization)?|credential|"
                           r"signature|sig)$", re.I)
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^/\s:@]*):(?P<pw>[^/\s@]*)@", re.I)
-_QUERY_SECRET = re.compile(r"(?P<k>[?&;](?:[\w.-]*?)(?:api[_-]?key|key|token|secret|passw(?:or)?d|pwd|auth|"
-                           r"signature|sig|credential)[\w.-]*=)(?P<v>[^&#\s'\"]+)", re.I)
+# userinfo runs to the *last* @ of the authority, so a password holding `@` is masked whole
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<info>[^/?#\s]*)@", re.I)
+_QUERY_SECRET = re.compile(r"(?P<k>[?&;](?:[\w.-]*?)(?:api[_-]?key|key|token|secret|passw(?:or)?d|pwd|pass|auth|"
+                           r"signature|sig|credential|code|session|jwt)[\w.-]*=)(?P<v>[^&#\s'\"]+)", re.I)
+_QUERY_VALUE = re.compile(r"(?P<k>[?&;][\w.-]+=)(?P<v>[^&#\s'\"]+)")
 _BEARER = re.compile(r"(?P<k>\b(?:bearer|basic)\s+)(?P<v>[A-Za-z0-9._~+/=-]{6,})", re.I)
 _SK = re.compile(r"\b(?P<k>sk-)(?P<v>[A-Za-z0-9_-]{12,})")
 _NOT_SECRET = re.compile(r"(_env|(pad|eos|bos|unk|sep|cls|mask)_token)$", re.I)  # a variable's name; a tokenizer's
@@ -263,12 +276,24 @@ def _secret_env_values() -> list:
             if re.search(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", k.upper()) and len(v) >= 8}
     return sorted(vals, key=len, reverse=True)
 
+def _looks_like_credential(value: str) -> bool:
+    "A query value shaped like a key: long hex, or 16+ characters mixing upper case, lower case and digits."
+    v = value.strip("=")
+    if re.fullmatch(r"[0-9a-fA-F]{24,}", v): return True
+    return len(v) >= 16 and all(re.search(p, v) for p in ("[a-z]", "[A-Z]", "[0-9]"))
+
+def _mask_userinfo(m) -> str:
+    "`user:***@` when a password is given, `***@` when the userinfo is a bare token."
+    user, colon, _ = m["info"].partition(":")
+    return f"{m['scheme']}{user}:{MASK}@" if colon else f"{m['scheme']}{MASK}@"
+
 def redact_text(text: str) -> str:
-    "`text` with URL passwords, credential query values, bearer tokens, sk- keys and secret env values masked."
+    "`text` with URL userinfo, credential query values, bearer tokens, sk- keys and secret env values masked."
     if not isinstance(text, str) or not text: return text
     for v in _secret_env_values(): text = text.replace(v, MASK)
-    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    text = _URL_USERINFO.sub(_mask_userinfo, text)
     text = _QUERY_SECRET.sub(lambda m: m["k"] + MASK, text)
+    text = _QUERY_VALUE.sub(lambda m: m["k"] + (MASK if _looks_like_credential(m["v"]) else m["v"]), text)
     text = _BEARER.sub(lambda m: m["k"] + MASK, text)
     return _SK.sub(lambda m: m["k"] + MASK, text)
 
@@ -461,7 +486,8 @@ def _check_range(value, meta: Mapping) -> str | None:
     "Why `value` breaks the field's choices or range, or None."
     choices = meta.get("choices")
     choices = choices() if callable(choices) else choices
-    if choices is not None and value not in choices: return f"{value!r} is not one of {', '.join(map(str, choices))}"
+    if choices is not None and value not in choices:
+        return f"{excerpt(value)} is not one of {', '.join(map(str, choices))}"
     if value is None or isinstance(value, (str, bool, list)): return None
     if isinstance(value, float) and not math.isfinite(value): return f"must be a finite number, got {value}"
     for op, bound, ok in (("≥", meta.get("ge"), lambda v, b: v >= b), (">", meta.get("gt"), lambda v, b: v > b),
@@ -488,7 +514,7 @@ def _build(cls, data, prefix: str, base, errors: list):
             )
         elif is_dataclass(hints[k]): kw[k] = _build(hints[k], v, key + ".", getattr(base, k), errors)
         elif not (got := _coerce(v, hints[k]))[0]: errors.append(f"{key}: expected {_type_name(hints[k])}, got "
-                                                                 f"{type(v).__name__} {v!r}")
+                                                                 f"{type(v).__name__} {excerpt(v)}")
         elif why := _check_range(got[1], fs[k].metadata): errors.append(f"{key}: {why}")
         else: kw[k] = got[1]
     try: return cls(**kw)
@@ -506,17 +532,74 @@ def config_from_dict(cls: type,  # a dataclass whose fields may be dataclasses t
     if errors: raise ConfigError(f"{where}: {len(errors)} problem(s):\n" + "\n".join(f"  - {e}" for e in errors))
     return obj
 
+# %% ../nbs/00_core.ipynb #d6062ced
+def _expanded_size(root, limit: int) -> int:
+    "How many values a composed YAML node stands for once its aliases are expanded (stops counting past `limit`)."
+    import yaml
+    sizes, active = {}, set()
+    def size(node):
+        if id(node) in sizes: return sizes[id(node)]
+        if id(node) in active: return limit + 1  # a recursive alias: infinite
+        active.add(id(node))
+        kids = [] if isinstance(node, yaml.ScalarNode) else \
+            [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else node.value
+        total = 1
+        for kid in kids:
+            total += size(kid)
+            if total > limit: break
+        active.discard(id(node)); sizes[id(node)] = total
+        return total
+    return size(root)
+
+# %% ../nbs/00_core.ipynb #dd2812c8
+def _strict_loader():
+    "A SafeLoader subclass that refuses a key given twice in one mapping, naming both lines."
+    import yaml
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode): continue
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {excerpt(key)} given twice (first on line {seen[key] + 1})",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+            return super().construct_mapping(node, deep)
+    return StrictLoader
+
+# %% ../nbs/00_core.ipynb #fc37e077
+def load_yaml(text: str,  # the document
+              where: str = "config",  # names the source in errors, e.g. a file path
+              max_nodes: int = 100_000):  # the most values the document may expand to, aliases included
+    "Parse one YAML document safely: bounded alias expansion, no duplicate keys; ConfigError says where."
+    import yaml
+    loader = _strict_loader()(text)
+    loader.name = where  # error marks say `in "<where>", line N`
+    try:
+        node = loader.get_single_node()
+        if node is None: return None
+        if (n := _expanded_size(node, max_nodes)) > max_nodes:
+            raise ConfigError(f"{where}: the document expands to more than {max_nodes:,} values through its aliases "
+                              f"(an alias bomb, or a recursive alias); write the values out or raise max_nodes")
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        msg = str(e) if len(str(e)) <= 400 else str(e)[:400] + "…"
+        raise ConfigError(f"{where}: not valid YAML: {msg}") from None
+    except RecursionError: raise ConfigError(f"{where}: nested too deeply to read") from None
+    finally: loader.dispose()
+
 # %% ../nbs/00_core.ipynb #e7989f02
 def read_config(cls: type, source: Mapping | str | Path | None = None):
     "A typed config from a mapping, a YAML file or an instance (returned as is); ConfigError names the file."
-    import yaml
     if isinstance(source, cls): return source
     where = "config"
     if isinstance(source, (str, Path)):
         where = str(source)
-        try: source = yaml.safe_load(Path(source).read_text()) or {}
-        except yaml.YAMLError as e: raise ConfigError(f"{where}: not valid YAML: {e}") from None
-        except OSError as e: raise ConfigError(f"{where}: cannot read: {e}") from None
+        try: text = Path(source).read_text()
+        except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"{where}: cannot read: {e}") from None
+        source = load_yaml(text, where) or {}
     if source is not None and not isinstance(source, Mapping):
         raise ConfigError(f"{where}: the top level must be a mapping")
     return config_from_dict(cls, source, where)
@@ -615,9 +698,8 @@ def setup_plotly(renderer: str = "plotly_mimetype+notebook"):
 def param_value(value, kind: type = list):  # list or dict: text is parsed as YAML (so JSON works too)
     "A notebook parameter as `kind`, whether papermill passed the value (`-y`) or its text (`-p`)."
     if isinstance(value, str) and kind in (list, dict):
-        import yaml
-        try: value = yaml.safe_load(value)
-        except yaml.YAMLError as e: raise ValueError(f"parameter {value!r} is not a {kind.__name__}: {e}") from None
+        try: value = load_yaml(value, "parameter")
+        except ConfigError as e: raise ValueError(f"parameter {excerpt(value)} is not a {kind.__name__}: {e}") from None
     if value is not None and not isinstance(value, kind):
-        raise ValueError(f"parameter {value!r}: expected a {kind.__name__}, got {type(value).__name__}")
+        raise ValueError(f"parameter {excerpt(value)}: expected a {kind.__name__}, got {type(value).__name__}")
     return value

@@ -123,8 +123,9 @@ def read_results(path: str | Path, study: str | None = None) -> dict:
     "A results file, checked: its fields present, its rows a list of objects, and (if given) the study it is for."
     path = Path(path)
     if not path.is_file(): raise ResultsError(f"{path}: no results file (run the study with write=True to store one)")
-    try: doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e: raise ResultsError(f"{path}: not JSON ({e})") from None
+    def no_constant(name): raise ResultsError(f"{path}: holds {name}, which no results file may (values are finite)")
+    try: doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ResultsError(f"{path}: not JSON ({e})") from None
     missing = [k for k in ("study", "profile", "keys", "config", "machine", "rows") if k not in doc]
     if missing: raise ResultsError(f"{path}: missing field(s) {missing}")
     if study is not None and doc["study"] != study:
@@ -136,9 +137,21 @@ def read_results(path: str | Path, study: str | None = None) -> dict:
 # %% ../nbs/15_results.ipynb #5c7a0046
 def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
 
+def _check_tol(tol) -> float:
+    "`tol` if it is a finite number ≥ 0 (NaN would make every comparison pass), else a ResultsError."
+    if not _num(tol) or not math.isfinite(tol) or tol < 0:
+        raise ResultsError(f"tol must be a finite number ≥ 0, got {tol!r}")
+    return tol
+
+def _same_number(a, b, tol: float) -> bool:
+    "Equal within `tol`; a NaN equals nothing, an infinity only itself."
+    if not (math.isfinite(a) and math.isfinite(b)): return a == b
+    return abs(a - b) <= tol
+
 def diff_rows(stored: list, fresh: list, keys, tol: float = 0.0,
               timings: Sequence = ()) -> list:  # columns whose values are not compared (only their presence)
     "Every difference between two lists of rows matched on `keys`, as readable lines (empty: identical)."
+    _check_tol(tol)
     def index(rows, side):
         out = {}
         for r in rows:
@@ -157,7 +170,7 @@ def diff_rows(stored: list, fresh: list, keys, tol: float = 0.0,
                 out.append(f"{name(k)}: column {c!r} only in the {'stored' if c in ra else 'fresh'} results")
             elif c in timings: continue
             elif _num(ra[c]) and _num(rb[c]):
-                if abs(ra[c] - rb[c]) > tol:
+                if not _same_number(ra[c], rb[c], tol):
                     out.append(f"{name(k)}: {c} {ra[c]:.6g} → {rb[c]:.6g} ({rb[c] - ra[c]:+.3g})")
             elif ra[c] != rb[c]: out.append(f"{name(k)}: {c} {ra[c]!r} → {rb[c]!r}")
     return sorted(out)
@@ -197,6 +210,9 @@ def reproduce(study: Study | str, profile: str = "quick", overrides: dict | None
               **extras) -> Reproduction:
     "Run `study` at `profile`, compare with its stored results, and store the fresh ones if `write`."
     from fastdistill.models import torch_threads
+    _check_tol(tol)
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ResultsError(f"threads must be a whole number ≥ 1, got {threads!r}")
     s = get_study(study) if isinstance(study, str) else study
     config = s.config(profile, overrides)
     if write and overrides: raise ResultsError(f"{s.name}: refusing to store results of an overridden {profile} config")

@@ -7,21 +7,21 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/tasks.html.md"""
 # %% ../nbs/02_tasks.ipynb #d03b1c25
 from __future__ import annotations
 import base64, functools, hashlib, inspect, json, math, os, random, re, selectors, sqlite3, subprocess, sys
-import sysconfig, threading, time
+import sysconfig, threading, time, urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from fastcore.basics import patch
-from .core import (FieldErrors, atomic_write_text, canonical_json, load_settings, option, sample_id,
-                              split_of)
+from .core import (FieldErrors, atomic_write_text, canonical_json, excerpt, load_settings, option,
+                              sample_id, split_of)
 
 # %% auto #0
 __all__ = ['TASKS', 'SQL_SCHEMAS', 'TOPICS', 'register_task', 'get_task', 'TrainConfig', 'Task', 'as_task', 'strip_wrappers',
            'GenerationTask', 'build_database', 'schema_text', 'ExecResult', 'SqlLimits', 'SqlSandbox', 'sql_sandbox',
            'execute_sql', 'result_signature', 'results_match', 'Text2SQL', 'extract_answer', 'Arith', 'Topics',
-           'Corpus', 'Digits', 'TaskDataError', 'read_rows', 'PromptCompletion', 'UserText2SQL', 'DataConfig',
-           'user_task']
+           'Corpus', 'Digits', 'TaskDataError', 'read_rows', 'PromptCompletion', 'check_sqlite_file', 'UserText2SQL',
+           'DataConfig', 'user_task']
 
 # %% ../nbs/02_tasks.ipynb #d09590e9
 TASKS: dict = {}
@@ -965,6 +965,17 @@ def _read_jsonl(path: Path) -> list:
         rows.append(r)
     return rows
 
+# %% ../nbs/02_tasks.ipynb #717d7cc2
+def _read_csv(path: Path) -> list:
+    "Rows of a CSV file with a header, every value as the text in the file (no type guessing: `007` stays `007`)."
+    import csv
+    try:
+        with path.open(newline="", encoding="utf-8") as f: rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as e: raise TaskDataError(f"{path}: cannot be read as csv ({e})") from None
+    for n, r in enumerate(rows, 2):
+        if None in r: raise TaskDataError(f"{path}, line {n}: more values than the header has columns")
+    return rows
+
 # %% ../nbs/02_tasks.ipynb #18e8bbba
 def read_rows(path: str | Path) -> list:
     "Rows of a JSONL/JSON/CSV/Parquet file or a 🤗 datasets folder (its train split, or its only one), as dicts."
@@ -982,8 +993,8 @@ def read_rows(path: str | Path) -> list:
         return ds.to_list()
     suffix = path.suffix.lower()
     if suffix == ".jsonl": return _read_jsonl(path)
-    readers = {".json": datasets.Dataset.from_json, ".csv": datasets.Dataset.from_csv,
-               ".parquet": datasets.Dataset.from_parquet}
+    if suffix == ".csv": return _read_csv(path)
+    readers = {".json": datasets.Dataset.from_json, ".parquet": datasets.Dataset.from_parquet}
     if suffix not in readers: raise TaskDataError(f"{path}: unknown format {suffix!r}; use .jsonl, .json, .csv, "
                                                   ".parquet or a datasets folder")
     try: return readers[suffix](str(path)).to_list()
@@ -992,13 +1003,16 @@ def read_rows(path: str | Path) -> list:
 
 # %% ../nbs/02_tasks.ipynb #06f71934
 def _field(row: Mapping, name: str, where: str, required: bool = True):
-    "A row's field as text; missing or empty is an error naming where."
+    "A row's text field; missing, empty or not text (a number, a list from Parquet or JSON) is an error naming where."
     v = row.get(name)
     if v is None or (isinstance(v, str) and not v.strip()):
         if not required: return None
         have = ", ".join(sorted(map(str, row))) or "none"
         raise TaskDataError(f"{where}: field {name!r} is {'missing' if name not in row else 'empty'} (fields: {have})")
-    return v if isinstance(v, str) else str(v)
+    if not isinstance(v, str):
+        raise TaskDataError(f"{where}: field {name!r} must be text, got {type(v).__name__} {excerpt(v, 40)} "
+                            "(convert the column to strings)")
+    return v
 
 # %% ../nbs/02_tasks.ipynb #7b7fc202
 class PromptCompletion(GenerationTask):
@@ -1036,6 +1050,26 @@ class PromptCompletion(GenerationTask):
         return {"exec_pass": ok, "exec_error": None if ok else ("no_answer" if not given else "mismatch"),
                 "exact_match": exact, "result_signature": answer.strip() if given else None}
 
+# %% ../nbs/02_tasks.ipynb #51acc8bd
+@functools.lru_cache(maxsize=4096)
+def _sqlite_ok(path: str, mtime_ns: int) -> str | None:
+    "Why the file at `path` (as of `mtime_ns`) cannot serve as a read-only SQLite database, or None."
+    try:
+        with open(path, "rb") as f: head = f.read(16)
+    except OSError as e: return f"cannot be read ({e.strerror})"
+    if head != b"SQLite format 3\x00": return "is not an SQLite database (its first bytes are not SQLite's header)"
+    try:
+        con = sqlite3.connect(f"file:{urllib.parse.quote(path)}?mode=ro", uri=True)
+        try: n = con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        finally: con.close()
+    except sqlite3.Error as e: return f"cannot be opened as SQLite ({e})"
+    return None if n else "has no tables"
+
+def check_sqlite_file(path: Path) -> Path:
+    "`path` if it is a readable SQLite database with at least one table, else a TaskDataError naming the file."
+    if why := _sqlite_ok(str(path), path.stat().st_mtime_ns): raise TaskDataError(f"database file {path}: {why}")
+    return path
+
 # %% ../nbs/02_tasks.ipynb #4dc3a57a
 class UserText2SQL(Text2SQL):
     "text2sql over a user's own SQLite files: rows with a question, a gold query and a database id."
@@ -1051,9 +1085,13 @@ class UserText2SQL(Text2SQL):
     splits = {"train": 0.9, "test": 0.1}
 
     def db_path(self, db_id: str) -> Path:
+        "The database file of `db_id`, inside `sqlite_dir` and readable as SQLite, else a TaskDataError naming it."
+        if not re.fullmatch(r"[^/\\\x00]+", db_id) or db_id in (".", ".."):
+            raise TaskDataError(f"database {excerpt(db_id, 60)}: a database id is a name inside {self.sqlite_dir}, "
+                                "not a path")
         for p in (self.sqlite_dir/f"{db_id}.sqlite", self.sqlite_dir/db_id/f"{db_id}.sqlite",
                   self.sqlite_dir/f"{db_id}.db"):
-            if p.is_file(): return p
+            if p.is_file(): return check_sqlite_file(p)
         raise TaskDataError(f"database {db_id!r}: no {db_id}.sqlite (or {db_id}/{db_id}.sqlite) in {self.sqlite_dir}")
 
 # %% ../nbs/02_tasks.ipynb #325c2061

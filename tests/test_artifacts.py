@@ -121,3 +121,16 @@ def test_jsonl_round_trip_keeps_content_hash(tmp_path):
     out = store.export_jsonl(run, "clean", tmp_path/"out.jsonl")
     r2 = store.create_run("r2", parent_run_id=run)
     assert store.import_jsonl(out, r2, "clean").content_hash == store.manifest(run, "clean").content_hash
+
+@pytest.mark.parametrize("name", ["scores.partial", "x.PARTIAL"])
+def test_a_stage_name_cannot_alias_another_stages_unfinished_folder(tmp_path, name):
+    "Before: stage 'scores.partial' was accepted; writing 'scores' then took its rows over and it disappeared."
+    store = ArtifactStore(tmp_path)
+    run = store.create_run("alias")
+    with pytest.raises(ValueError, match="reserved"): store.write_stage(run, name, [{"sample_id": "a", "x": 1}])
+    with pytest.raises(ValueError, match="reserved"): store.writer(run, name)
+    assert not any(p.name.lower().endswith(".partial") for p in store.run_dir(run).iterdir())
+    store.write_stage(run, "scores", [{"sample_id": "a", "x": 1}, {"sample_id": "b", "x": 2}])
+    store.write_stage(run, "scores2", [{"sample_id": "c", "x": 3}])
+    assert [r["x"] for r in store.load(run, "scores").to_list()] == [1, 2]
+    assert [r["x"] for r in store.load(run, "scores2").to_list()] == [3]

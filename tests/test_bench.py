@@ -1,5 +1,6 @@
 """`fastdistill bench`: the command runs cases in fresh processes and prints one table; missing cases say why."""
 import json
+import pytest
 from fastdistill import bench
 from fastdistill.cli import main
 
@@ -24,3 +25,20 @@ def test_unavailable_cases_and_empty_selections_are_reported(capsys):
            "figures": [{"group": "g", "figure": "f", "target": "≤ 1", "cpu": {"unavailable": "TRL is not installed"},
                         "cuda": {"unavailable": "no CUDA device"}}]}
     assert "| g | f | — (TRL is not installed) | — (no CUDA device) | ≤ 1 |  |" in bench.render_table(res)
+
+@pytest.mark.parametrize("args,msg", [
+    (["--repeats", "-1"], "--repeats: must be ≥ 1, got -1"), (["--repeats", "0"], "--repeats: must be ≥ 1, got 0"),
+    (["--json", "/no/such/folder/out.json"], "no folder /no/such/folder"),
+    (["--json", "/proc/out.json"], "/proc/out.json: cannot write there"),
+    (["--device", "cuda"], "--device cuda: torch")])
+def test_bad_bench_arguments_stop_before_measuring(args, msg, capsys):
+    "Before: --repeats -1 printed a table of dashes (exit 0); --device cuda without a GPU printed CPU figures (exit 0);"
+    " --json to an unwritable path failed with a traceback after the whole benchmark, its results lost."
+    import time, torch
+    from fastdistill.bench import main
+    if args[0] == "--device" and torch.cuda.is_available(): pytest.skip("a CUDA device is present")
+    t0 = time.monotonic()
+    with pytest.raises(SystemExit) as e: main(["--quick", "--only", "dense", *args])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and msg in err and "Traceback" not in err, err
+    assert time.monotonic() - t0 < 5  # refused before any case ran

@@ -81,16 +81,21 @@ def test_exec_gate_counts_a_resource_bomb_as_a_failure(tmp_path):
     assert (ev["exec_pass"], ev["exec_error"]) == (False, "too_large") and time.monotonic() - t0 < 2.0
 
 # ---------------------------------------------------------------- secrets and file modes
-SECRET_PW, SECRET_Q, SECRET_KEY = "hunter2-pw-xyz", "qs-key-88771", "sk-env-SECRET-0a1b2c3d4e"
+SECRET_PW, SECRET_Q, SECRET_KEY = "hunter2@pw-xyz", "qs-key-88771", "sk-env-SECRET-0a1b2c3d4e"
+SECRET_TOKEN, SECRET_CODE = "tokenOnly-7Hq2", "fnCode0aB1c2D3e4F5"
 
-def test_no_secret_in_run_json_manifests_summary_report_or_log(tmp_path, monkeypatch, capfd):
-    "Before: user:password and ?api_key= were stored raw in run.json, every manifest, summary.json and report.html."
+@pytest.mark.parametrize("userinfo,query,shown", [
+    (f"bob:{SECRET_PW}", f"?api_key={SECRET_Q}&code={SECRET_CODE}", "http://bob:***@"),  # a password holding @
+    (SECRET_TOKEN, f"?x-fn={SECRET_CODE}&api-version=2024-02-01", "http://***@")])  # a bare token; a key-shaped value
+def test_no_secret_in_run_json_manifests_summary_report_or_log(tmp_path, monkeypatch, capfd, userinfo, query, shown):
+    "Before: user:password@, TOKEN@, a password with @, ?api_key= and ?code= were stored raw in run.json, every manifest,"
+    " summary.json and report.html."
     from fastdistill.methods.sparse_kd import run
     monkeypatch.setenv("FD_FAULT_API_KEY", SECRET_KEY)
     old = os.umask(0o022)
     try:
         with serve_teacher(_zoo()) as srv:
-            url = srv.url.replace("http://", f"http://bob:{SECRET_PW}@") + f"?api_key={SECRET_Q}"
+            url = srv.url.replace("http://", f"http://{userinfo}@") + query
             cfg = {"run_id": "secret", "limit": 6, "judge": {"kind": "none"}, "gate": {"min_exec_pass_rate": 0.0},
                    "decode": {"n": 1, "max_tokens": 32, "top_logprobs": 2},
                    "teacher": {"kind": "openai", "base_url": url, "model": "teacher", "api_key_env": "FD_FAULT_API_KEY",
@@ -102,11 +107,11 @@ def test_no_secret_in_run_json_manifests_summary_report_or_log(tmp_path, monkeyp
     finally: os.umask(old)
     out, err = capfd.readouterr()
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    for secret in (SECRET_PW, SECRET_Q, SECRET_KEY):
+    for secret in (SECRET_PW, SECRET_Q, SECRET_KEY, SECRET_TOKEN, SECRET_CODE, SECRET_PW.split("@")[1]):
         assert secret not in out + err
         assert [p for p in files if secret.encode() in p.read_bytes()] == [], secret
     run_json = json.loads((tmp_path/"store"/"runs"/"secret"/"run.json").read_text())
-    assert run_json["config"]["teacher"]["base_url"].startswith("http://bob:***@")
+    assert run_json["config"]["teacher"]["base_url"].startswith(shown)
     assert run_json["config"]["teacher"]["api_key_env"] == "FD_FAULT_API_KEY"
     assert "***" in (tmp_path/"extra.log").read_text()
     report = Path(s["report"])
@@ -119,6 +124,17 @@ def test_redact_masks_every_shape():
                    "api_key_env": "OPENAI_API_KEY", "n": 3}
     keep = {"pad_token": "<|pad|>", "eos_token": "</s>", "max_tokens": 64, "tokenizer": "/models/tok"}
     assert redact(keep) == keep  # tokenizer settings are not credentials
+
+@pytest.mark.parametrize("raw,masked", [
+    ("http://TOKEN-abc@h/v1", "http://***@h/v1"),  # userinfo without a password is a token
+    ("http://u:p@ss@w@h/v1", "http://u:***@h/v1"), ("http://u:p%40ss@h/v1", "http://u:***@h/v1"),  # @ in a password
+    ("https://h/api?code=abc&n=1", "https://h/api?code=***&n=1"),  # Azure Functions' key
+    ("https://h/v1?sas=Zx81kQpL0mNbV2cR7t&api-version=2024-02-01", "https://h/v1?sas=***&api-version=2024-02-01"),
+    ("https://h/v1?etag=9f86d081884c7d659a2feaa0c55ad015", "https://h/v1?etag=***"),  # long hex
+    ("https://h/v1?model=qwen2.5-7b-instruct&n=2", "https://h/v1?model=qwen2.5-7b-instruct&n=2")])  # kept
+def test_redact_masks_userinfo_at_passwords_and_key_shaped_query_values(raw, masked):
+    "Before: TOKEN@, a password holding @ and ?code= (any name outside a fixed list) were kept verbatim."
+    assert redact({"base_url": raw}) == {"base_url": masked}
 
 # ---------------------------------------------------------------- one writer per run, shared indexes
 def _hold_writer(root, ready, done):

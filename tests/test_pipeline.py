@@ -145,6 +145,36 @@ def test_config_errors_name_keys_and_cli_exits_2(tmp_path, capsys):
     assert cli_main(["run", str(bad), "--artifacts-dir", str(tmp_path/"a")]) == 2
     assert "unknown key" in capsys.readouterr().err
 
+def _alias_bomb(levels: int) -> str:
+    "A YAML document of ~1 KB whose nested aliases expand to 10**levels leaves."
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    names = "abcdefghijklmnop"
+    for p, c in zip(names[:levels - 1], names[1:levels]): lines.append(f"{c}: &{c} [" + ", ".join([f"*{p}"] * 10) + "]")
+    return "task: text2sql\n" + "\n".join(lines) + "\n"
+
+@pytest.mark.parametrize("levels", [7, 9])
+def test_yaml_alias_bomb_is_refused_before_expansion_with_a_bounded_message(tmp_path, capsys, levels):
+    "Before: 1 KB of nested aliases expanded to 10⁷ (58 MB of stderr, 705 MB RSS) or 10⁹ values (MemoryError at 71 s)."
+    import resource, time
+    bomb = tmp_path/"bomb.yaml"; bomb.write_text(_alias_bomb(levels))
+    assert bomb.stat().st_size < 1200
+    rss0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
+    assert cli_main(["run", str(bomb), "--artifacts-dir", str(tmp_path/"a")]) == 2
+    err = capsys.readouterr().err
+    assert "expands to more than 100,000 values" in err and str(bomb) in err and len(err) < 1000, err[:300]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 100_000  # KiB: nothing was expanded
+    assert not (tmp_path/"a").exists()
+
+def test_config_values_in_errors_are_excerpts_and_duplicate_keys_are_refused(tmp_path, capsys):
+    "Before: a huge wrong-typed value was printed whole; a key given twice silently kept the last value."
+    big = tmp_path/"big.yaml"; big.write_text("task: text2sql\nlimit: [" + ", ".join(["1"] * 50_000) + "]\n")
+    assert cli_main(["run", str(big), "--artifacts-dir", str(tmp_path/"a")]) == 2
+    err = capsys.readouterr().err
+    assert "limit: expected" in err and "characters)" in err and len(err) < 1000, err[:300]
+    dup = tmp_path/"dup.yaml"; dup.write_text("task: text2sql\ndistill:\n  enabled: true\n  enabled: false\n")
+    with pytest.raises(ConfigError, match=r"key 'enabled' given twice \(first on line 3\)") as e: load_config(dup)
+    assert str(dup) in str(e.value) and "line 4" in str(e.value)
+
 def test_rubric_judge_scores_and_records_unparsable_replies(tmp_path):
     rows, t = _rows(3)
     answers = {t.prompt(r): [r["target"]] for r in rows}

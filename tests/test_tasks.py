@@ -1,5 +1,5 @@
 """Determinism, safety and coverage of the bundled tasks."""
-import json, os, subprocess, sys, time
+import json, os, re, subprocess, sys, time
 from pathlib import Path
 import pytest
 from fastdistill.tasks import SQL_SCHEMAS, TASKS, execute_sql, get_task
@@ -119,3 +119,52 @@ def test_generated_rows_are_built_once_per_process_and_key():
     assert get_task("topics", n=300, seed=1)._rows is not a._rows and len(get_task("topics", n=200).rows()) == 200
     rows = [{"prompt": "p1", "completion": "c1"}, {"prompt": "p2", "completion": "c2"}]
     assert PromptCompletion(rows)._rows is not PromptCompletion(rows)._rows
+
+# ---------------------------------------------------------------- a user's own rows and databases: clear errors
+def _user_sql(tmp_path, rows, dbs=("concert",)):
+    from fastdistill.tasks import UserText2SQL, build_database
+    folder = tmp_path/"dbs"
+    for db in dbs: build_database(db, folder/f"{db}.sqlite")
+    return UserText2SQL(rows, folder, question_field="q", target_field="sql", db_field="db", source="mine.jsonl")
+
+def test_user_database_id_cannot_leave_the_sqlite_folder(tmp_path):
+    "Before: a row's db_id '../other/db' opened a database outside sqlite_dir."
+    from fastdistill.tasks import TaskDataError, build_database
+    build_database("concert", tmp_path/"other"/"db.sqlite")  # a real database, outside the folder
+    for bad in ("../other/db", "/abs/db", ".."):
+        with pytest.raises(TaskDataError, match=r"mine.jsonl, row 1: database .* not a path"):
+            _user_sql(tmp_path, [{"q": "how many?", "sql": "SELECT 1", "db": bad}]).build()
+
+@pytest.mark.parametrize("content,why", [(b"not a database at all\n" * 10, "is not an SQLite database"),
+                                         (b"SQLite format 3\x00" + b"\xff" * 2000, "cannot be opened as SQLite"),
+                                         (b"", "is not an SQLite database")])
+def test_a_sqlite_file_that_is_not_a_database_is_named(tmp_path, content, why):
+    "Before: a *.sqlite file that was not a database gave exit 0 and '0 selected', naming no file."
+    from fastdistill.tasks import TaskDataError
+    t = _user_sql(tmp_path, [{"q": "how many?", "sql": "SELECT 1", "db": "concert"}, {"q": "x", "sql": "SELECT 1", "db": "junk"}])
+    (tmp_path/"dbs"/"junk.sqlite").write_bytes(content)
+    with pytest.raises(TaskDataError, match=rf"mine.jsonl, row 2: database file .*junk.sqlite: {why}"): t.build()
+    # the same file turning bad after the rows were built: the execution gate names it, it does not score 0
+    (tmp_path/"dbs"/"junk.sqlite").unlink()
+    good = _user_sql(tmp_path, [{"q": "x", "sql": "SELECT count(*) FROM singer", "db": "concert"}])
+    row = good.build()[0]
+    assert good.score_one("SELECT count(*) FROM singer", row)["exec_pass"]
+    db = tmp_path/"dbs"/"concert.sqlite"; db.write_bytes(content); os.utime(db, ns=(1, 1))
+    with pytest.raises(TaskDataError, match=rf"database file .*concert.sqlite: {why}"): good.score_one("SELECT 1", row)
+
+def test_user_rows_of_the_wrong_type_are_named_not_stringified(tmp_path):
+    "Before: Parquet prompts 0 and [0, 0] were stored as the text '0' and '[0, 0]'."
+    import pyarrow as pa, pyarrow.parquet as pq
+    from fastdistill.tasks import DataConfig, TaskDataError, user_task
+    pq.write_table(pa.Table.from_pylist([{"prompt": "ok", "completion": "a"}]), tmp_path/"ok.parquet")
+    for prompt, shown in ((0, "int 0"), ([0, 0], "list [0, 0]")):
+        pq.write_table(pa.Table.from_pylist([{"prompt": prompt, "completion": "a"}] * 2), tmp_path/"bad.parquet")
+        with pytest.raises(TaskDataError, match=rf"bad.parquet, row 1: field 'prompt' must be text, got {re.escape(shown)}"):
+            user_task(DataConfig(path=str(tmp_path/"bad.parquet"))).rows()
+    assert user_task(DataConfig(path=str(tmp_path/"ok.parquet"))).rows()[0]["input"] == {"prompt": "ok"}
+    # CSV values are the text in the file: a numeric-looking completion keeps its leading zeros
+    (tmp_path/"n.csv").write_text("prompt,completion\nwhat is 3+4?,007\n")
+    assert [r["target"] for r in user_task(DataConfig(path=str(tmp_path/"n.csv"))).rows()] == ["007"]
+    (tmp_path/"ragged.csv").write_text("prompt,completion\na,b,c\n")
+    with pytest.raises(TaskDataError, match="ragged.csv, line 2: more values than the header"):
+        user_task(DataConfig(path=str(tmp_path/"ragged.csv")))
