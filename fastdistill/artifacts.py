@@ -17,7 +17,7 @@ import datasets
 from .core import (RunManifest, atomic_write_bytes, atomic_write_text, canonical_json, config_hash,
                               file_sha256,
                               content_hash, load_settings, package_version, row_hash, utc_now, validate_name,
-                              new_run_id, crash_point, file_lock, redact)
+                              new_run_id, crash_point, excerpt, file_lock, redact)
 
 # %% auto #0
 __all__ = ['TOPK_FORMAT', 'ArtifactError', 'read_arrow', 'StageWriter', 'VerifyResult', 'ArtifactStore', 'TopKCodec',
@@ -280,7 +280,11 @@ def run_info(self: ArtifactStore, run_id: str) -> dict:
     "The run's run.json."
     f = self.run_dir(run_id)/"run.json"
     if not f.exists(): raise ArtifactError(f"run {run_id!r} does not exist in {self.root}")
-    return _read_json(f, f"run {run_id!r}: run.json")
+    info = _read_json(f, f"run {run_id!r}: run.json")
+    if not isinstance(info.get("config"), dict) or info.get("config_hash") != config_hash(info["config"]):
+        raise ArtifactError(f"{f}: its config no longer matches the config_hash it was created with (edited by hand?); "
+                            "restore it, or write to a new run")
+    return info
 
 # %% ../nbs/01_artifacts.ipynb #1ac51184
 @patch
@@ -408,6 +412,20 @@ def check(self: ArtifactStore, run_id: str, stage: str, full: bool = False) -> R
     self._remember_verified(run_id, stage, m)
     return m
 
+# %% ../nbs/01_artifacts.ipynb #eb0ce067
+def _read_row_hashes(path: Path) -> tuple:
+    "(key → row hash, None) from a stage's `row_hashes.tsv`, or (None, why it cannot be used) naming the line."
+    if not path.exists(): return None, "row_hashes.tsv is missing"
+    try: lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e: return None, f"row_hashes.tsv is unreadable ({type(e).__name__})"
+    out = {}
+    for n, line in enumerate(lines, 1):
+        parts = line.split("\t")
+        if len(parts) != 2 or not re.fullmatch(r"[0-9a-f]{16,128}", parts[1]):
+            return None, f"row_hashes.tsv, line {n}: expected '<key>\\t<hex hash>', got {excerpt(line, 60)}"
+        out[parts[0]] = parts[1]
+    return out, None
+
 # %% ../nbs/01_artifacts.ipynb #28f87883
 def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
     "Recompute a stage's hashes and list every difference from its manifest, the manifest's own fields included."
@@ -415,12 +433,8 @@ def _verify(store: ArtifactStore, run_id: str, stage: str) -> VerifyResult:
     res = VerifyResult(run_id, stage)
     if m.run_id != run_id: res.problems.append(f"manifest run_id {m.run_id!r} is not the run it is stored in")
     if m.stage != stage: res.problems.append(f"manifest stage {m.stage!r} is not the stage it is stored in")
-    expected = (
-        dict(l.split("\t") for l in (d / "row_hashes.tsv").read_text().splitlines())
-        if (d / "row_hashes.tsv").exists()
-        else None
-    )
-    if expected is None: res.problems.append("row_hashes.tsv is missing")
+    expected, why = _read_row_hashes(d/"row_hashes.tsv")
+    if why: res.problems.append(why)
     elif content_hash(expected.values()) != m.content_hash:
         res.problems.append("row_hashes.tsv does not match the manifest's content hash")
     if sum(int(s.get("rows", 0)) for s in m.shards) != m.row_count:

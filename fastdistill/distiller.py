@@ -552,6 +552,22 @@ def save_pretrained(self: Distiller, folder: str | Path,  # the new model folder
     self.acc.wait_for_everyone()
     return folder
 
+# %% ../nbs/12_distiller.ipynb #988adea1
+def _check_token_ids(rows: Sequence[dict], source: str, vocab_size: int | None):
+    "Every row has completion tokens, and (given `vocab_size`) every prompt/completion id lies in [0, vocab_size)."
+    empty = [r.get("sample_id") for r in rows if len(r["completion_ids"]) == 0]
+    if empty:
+        raise DistillInputError(f"{source}: {len(empty)} of {len(rows)} row(s) have no completion tokens (first: "
+                                f"{', '.join(map(repr, empty[:3]))}); there is nothing to learn from them — drop "
+                                "them (the clean stage rejects empty answers) or check the teacher's replies")
+    if vocab_size is None: return
+    for i, r in enumerate(rows):
+        for col in ("prompt_ids", "completion_ids"):
+            if bad := [t for t in r[col] if not 0 <= t < vocab_size]:
+                raise DistillInputError(f"{source}, row {i} (sample_id {r.get('sample_id')!r}): {col} holds token id "
+                                        f"{bad[0]}, outside the student's vocabulary [0, {vocab_size}); "
+                                        "the tokenizers differ")
+
 # %% ../nbs/12_distiller.ipynb #7e433afa
 SEQUENCE_COLUMNS = ("sample_id", "prompt_ids", "completion_ids", "topk_ids", "topk_logprobs")
 FEATURE_COLUMNS = ("sample_id", "x", "topk_ids", "topk_logprobs")
@@ -560,7 +576,8 @@ class OfflineTeacherData:
     "Batches from stored teacher top-k outputs: call with an rng for a random batch, iterate for one ordered pass."
     def __init__(self, rows: Sequence[dict],  # stored rows (see SEQUENCE_COLUMNS / FEATURE_COLUMNS)
                  batch_size: int = 16, pad_id: int = 0,
-                 source: str = "rows"):  # named in errors, e.g. "run-1/generate"
+                 source: str = "rows",  # named in errors, e.g. "run-1/generate"
+                 vocab_size: int | None = None):  # the student's: token ids must lie in [0, vocab_size)
         self.rows, self.batch_size, self.pad_id, self.source = list(rows), batch_size, pad_id, source
         if not self.rows: raise DistillInputError(f"{source}: no rows")
         self.kind = "sequence" if "completion_ids" in self.rows[0] else "features"
@@ -588,6 +605,7 @@ class OfflineTeacherData:
                 ks.append(len(tk))
         self.k = min(ks) if ks else 0
         if self.k == 0: raise DistillInputError(f"{source}: some position has no top-k entries")
+        if self.kind == "sequence": _check_token_ids(self.rows, source, vocab_size)
 
     def __len__(self): return len(self.rows)
     def __call__(self, rng: random.Random) -> dict:

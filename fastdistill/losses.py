@@ -146,10 +146,9 @@ def check_teacher(name: str, s_logits: Tensor, teacher, mask: Tensor | None = No
         if mask is not None: out &= mask.bool()[..., None]
         if out.any():
             pos = out.any(-1).flatten().nonzero()[0]
-            raise DistillInputError(
-                _where(name, pos, (B, T), sample_ids) + f": top-k token id {int(teacher.ids.flatten(0, 1)[pos].max())} "
-                f"is outside the student vocabulary of {V}; the tokenizers differ"
-            )
+            bad_id = int(teacher.ids.flatten(0, 1)[pos][out.flatten(0, 1)[pos]][0])  # the offending id itself
+            raise DistillInputError(_where(name, pos, (B, T), sample_ids) + f": top-k token id {bad_id} is outside "
+                                    f"the student vocabulary [0, {V}); the tokenizers differ")
     else:
         if teacher.shape[:2] != s_logits.shape[:2]:
             raise DistillInputError(f"{name}: teacher logits {tuple(teacher.shape)} and student logits "

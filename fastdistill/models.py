@@ -19,11 +19,11 @@ from .core import atomic_directory, canonical_json, load_settings, sha256_hex, p
 from .tasks import get_task
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'MODEL_SIZES', 'train_tokenizer', 'cache_lock', 'get_tokenizer', 'family_of', 'size_config',
-           'MLPClassifier', 'SmallCNN', 'build_model', 'n_params', 'torch_threads', 'encode_prompt',
+__all__ = ['SPECIAL_TOKENS', 'MODEL_SIZES', 'TOKENIZER_FILES', 'train_tokenizer', 'cache_lock', 'get_tokenizer', 'family_of',
+           'size_config', 'MLPClassifier', 'SmallCNN', 'build_model', 'n_params', 'torch_threads', 'encode_prompt',
            'encode_completion', 'encode_sft', 'pad_batch', 'make_batcher', 'mlm_mask', 'mlm_windows', 'mlm_batcher',
            'greedy_generate', 'document_nll', 'ModelFolderError', 'resolve_device', 'ensure_pad_token',
-           'load_model_folder', 'tokenizer_plan']
+           'model_folder_problem', 'load_model_folder', 'tokenizer_plan']
 
 # %% ../nbs/03_models.ipynb #371305b5
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<mask>", "<cls>", "<sep>"]
@@ -348,6 +348,25 @@ def ensure_pad_token(tokenizer, pad_token: str | None = None, who: str = "teache
     tokenizer.pad_token = tokenizer.eos_token
     return f"{who}: the tokenizer has no pad token; using EOS {tokenizer.eos_token!r} (set {who}.pad_token to change)"
 
+# %% ../nbs/03_models.ipynb #f06c2b60
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model",
+                   "sentencepiece.bpe.model")
+
+def model_folder_problem(path: str | Path) -> str | None:
+    "What a causal LM folder lacks (config.json, a tokenizer, safetensors weights), in words; or None if nothing."
+    path = Path(path).expanduser()
+    if not path.is_dir(): return "no such folder"
+    if not (path/"config.json").is_file(): return "no config.json there (a folder saved with save_pretrained)"
+    if not any((path/f).is_file() for f in TOKENIZER_FILES):
+        return (f"no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); save the tokenizer there too: "
+                "tokenizer.save_pretrained(folder)")
+    if not any(path.glob("*.safetensors")):
+        bins = sorted(p.name for p in path.glob("*.bin"))
+        return ("no model weights in safetensors format" + (f" (found {', '.join(bins[:3])}: pickle files are not "
+                "loaded; convert with model.save_pretrained(folder, safe_serialization=True))" if bins else
+                "; save them with model.save_pretrained(folder)"))
+    return None
+
 # %% ../nbs/03_models.ipynb #10bb3a14
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -360,8 +379,7 @@ def load_model_folder(path: str | Path,  # a folder saved with save_pretrained (
     from transformers import AutoModelForCausalLM, AutoTokenizer
     path = Path(path).expanduser()
     where = f"{who}.path" if who == "teacher" else who  # the config key that named the folder
-    if not (path/"config.json").is_file():
-        raise ModelFolderError(f"{where} {str(path)!r}: no config.json there (a folder saved with save_pretrained)")
+    if why := model_folder_problem(path): raise ModelFolderError(f"{where} {str(path)!r}: {why}")
     dev = resolve_device(device)
     dt = _DTYPES.get(dtype) or (torch.float32 if dev == "cpu" else
                                 torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)

@@ -15,7 +15,7 @@ from torch import nn, Tensor
 from torch.func import functional_call
 from safetensors.torch import load as load_safetensors, save as save_safetensors
 from .core import config_hash, sha256_hex, progress as progress_bar
-from .artifacts import ArtifactStore
+from .artifacts import ArtifactError, ArtifactStore
 from .tasks import get_task
 from .models import build_model
 from .losses import sft_term
@@ -289,7 +289,13 @@ def save_synthetic_set(store: ArtifactStore, images: Tensor, labels: Tensor,
 def load_synthetic_set(store: ArtifactStore, run_id: str) -> tuple:
     "(images, labels, the run's config) of a stored synthetic set, in stored order."
     cfg = store.run_info(run_id)["config"]
+    if (written := store.manifest(run_id, SYNTHETIC_STAGE).config) != cfg:
+        changed = sorted(k for k in cfg.keys() | written.keys() if cfg.get(k) != written.get(k))
+        raise ArtifactError(f"run {run_id!r}: run.json's config differs from the one its {SYNTHETIC_STAGE} stage was "
+                            f"stored with ({', '.join(changed)}); restore run.json")
     rows = sorted(store.load(run_id, SYNTHETIC_STAGE), key=lambda r: r["sample_id"])
+    if len(rows) != cfg["n_images"]:
+        raise ArtifactError(f"run {run_id!r}: {len(rows)} stored images, its config says {cfg['n_images']}")
     images = torch.tensor([r["pixels"] for r in rows], dtype=torch.float32).view(-1, *cfg["shape"])
     return images, torch.tensor([r["label"] for r in rows]), cfg
 

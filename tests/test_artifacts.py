@@ -72,6 +72,18 @@ def test_verify_names_changed_rows_and_missing_shards(tmp_path):
     assert any("shard shard-00000.arrow is missing" in p for p in v.problems)
     assert any("40 row(s) missing" in p for p in v.problems)
 
+@pytest.mark.parametrize("garbage,line", [("not a hash file\n", 1), ("s0000\tabc\n", 1), (b"\xff\xfe\x00", None),
+                                          ("s0000\t" + "a" * 64 + "\nno tab here\n", 2)])
+def test_verify_reports_garbage_row_hashes_instead_of_crashing(tmp_path, garbage, line):
+    "Before: a row_hashes.tsv without tabs crashed verify with a ValueError from dict()."
+    store, run = _stage(tmp_path)
+    f = store.stage_dir(run, "clean")/"row_hashes.tsv"
+    f.write_bytes(garbage if isinstance(garbage, bytes) else garbage.encode())
+    v = store.verify(run, "clean")
+    want = f"row_hashes.tsv, line {line}: expected" if line else "row_hashes.tsv is unreadable"
+    assert not v.ok and any(p.startswith(want) for p in v.problems), v.problems
+    with pytest.raises(ArtifactError, match="was changed after it was written"): store.check(run, "clean", full=True)
+
 def test_lineage_of_three_runs_in_order(tmp_path):
     store = ArtifactStore(tmp_path)
     a = store.create_run("teacher-run")

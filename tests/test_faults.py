@@ -352,6 +352,28 @@ def test_out_of_range_gate_settings_are_refused(gate, key):
         P.exec_gate(ArtifactStore.__new__(ArtifactStore), "r", T2S, gate.get("timeout", 1.0), gate.get("min_exec_pass_rate", 0))
 
 # ---------------------------------------------------------------- losses
+def _offline_rows(n, completion=(5, 6, 7)):
+    return [{"sample_id": f"q-{i}", "prompt_ids": [1, 2, 3], "completion_ids": list(completion),
+             "topk_ids": [[t, 0] for t in completion], "topk_logprobs": [[-0.1, -2.5]] * len(completion)}
+            for i in range(n)]
+
+def test_offline_rows_with_empty_or_out_of_vocabulary_completions_are_named():
+    "Before: 40 empty completions surfaced only as \"loss term 'sft' is nan\"; a completion id outside the vocabulary"
+    " was an IndexError; a negative top-k id was reported as another id."
+    from fastdistill.distiller import OfflineTeacherData
+    empty = _offline_rows(3) + [dict(r, completion_ids=[], topk_ids=[], topk_logprobs=[], sample_id=f"e-{i}")
+                                for i, r in enumerate(_offline_rows(40))]
+    with pytest.raises(DistillInputError, match=r"select: 40 of 43 row\(s\) have no completion tokens \(first: 'e-0', 'e-1'"):
+        OfflineTeacherData(empty, source="select")
+    oov = _offline_rows(2) + [dict(_offline_rows(1)[0], sample_id="q-big", completion_ids=[5, 64, 6])]
+    assert len(OfflineTeacherData(oov, vocab_size=None)) == 3  # without a vocabulary nothing is checked here
+    with pytest.raises(DistillInputError, match=r"row 2 \(sample_id 'q-big'\): completion_ids holds token id 64, "
+                                                r"outside the student's vocabulary \[0, 64\)"):
+        OfflineTeacherData(oov, vocab_size=64)
+    neg = torch.tensor([[[3, 1], [2, -5]]]); lp = torch.log_softmax(torch.randn(1, 2, 2), -1)
+    with pytest.raises(DistillInputError, match=r"position 1: top-k token id -5 is outside the student vocabulary \[0, 7\)"):
+        forward_kl(torch.randn(1, 2, 7), SparseTeacher(neg, lp))
+
 def test_losses_reject_nan_student_positive_logprobs_empty_and_bad_masks():
     "Before: NaN loss, silent training, ZeroDivisionError, a bare RuntimeError."
     s = torch.randn(2, 3, 7); ids = torch.topk(torch.randn(2, 3, 7), 3, -1).indices

@@ -106,3 +106,26 @@ print(_cached(folder, False, lambda info: "loaded", train))
     procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], stdout=subprocess.PIPE, text=True) for i in range(2)]
     outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
     assert outs == ["loaded", "trained"] and len((tmp_path/"trained.log").read_text().split()) == 1
+
+def test_a_model_folder_missing_its_tokenizer_or_weights_is_named_at_config_time(tmp_path, capsys):
+    "Before: a student folder with only config.json failed deep in transformers ('Couldn't instantiate the backend"
+    " tokenizer'), naming neither the key nor the folder."
+    import yaml
+    from fastdistill.cli import main
+    from fastdistill.models import ModelFolderError, load_model_folder, model_folder_problem
+    from fastdistill.testing import own_tokenizer, tiny_causal_lm
+    full = tiny_causal_lm(tmp_path/"full", "llama", own_tokenizer(get_task("text2sql").texts("train")[:50], style="llama"))
+    only_cfg = tmp_path/"only_cfg"; only_cfg.mkdir(); (only_cfg/"config.json").write_text((full/"config.json").read_text())
+    no_weights = tmp_path/"no_weights"; no_weights.mkdir()
+    for f in full.iterdir():
+        if not f.name.endswith(".safetensors"): (no_weights/f.name).write_bytes(f.read_bytes())
+    (no_weights/"pytorch_model.bin").write_bytes(b"x")
+    assert model_folder_problem(full) is None
+    assert model_folder_problem(only_cfg).startswith("no tokenizer files")
+    assert "found pytorch_model.bin: pickle files are not loaded" in model_folder_problem(no_weights)
+    with pytest.raises(ModelFolderError, match=r"distill.student '.*only_cfg': no tokenizer files"):
+        load_model_folder(only_cfg, "distill.student")
+    (tmp_path/"run.yaml").write_text(yaml.safe_dump({"distill": {"student": str(only_cfg)}}))
+    assert main(["run", str(tmp_path/"run.yaml"), "--artifacts-dir", str(tmp_path/"a"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "distill.student: " in err and "only_cfg" in err and "no tokenizer files" in err and "Traceback" not in err

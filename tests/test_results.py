@@ -46,3 +46,22 @@ def test_no_typed_results_tables(nb):
     rows = [line for c in cells if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()
             if line.startswith("|") and len(re.findall(r"\b\d\.\d{3,}\b", line)) >= 2]
     assert not rows, rows
+
+@pytest.mark.parametrize("args,msg", [(["--threads", "-3"], "threads must be a whole number ≥ 1, got -3"),
+                                      (["--tol", "nan"], "tol must be a finite number ≥ 0, got nan"),
+                                      (["--tol", "-1"], "tol must be a finite number ≥ 0, got -1.0")])
+def test_reproduce_refuses_bad_threads_and_tolerances_in_one_line(args, msg, capsys):
+    "Before: --threads -3 crashed with a traceback; --tol nan called every difference identical."
+    from fastdistill.cli import main
+    assert main(["reproduce", "fitnets", "--profile", "quick", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"fastdistill: {msg}", err
+
+def test_a_stored_results_file_holding_nan_is_refused(tmp_path):
+    "Before: NaN in a stored file compared as identical to any fresh value."
+    from fastdistill.results import ResultsError, diff_rows
+    doc = json.loads(results_path("fitnets", "quick", ROOT).read_text())
+    doc["rows"][0][next(k for k, v in doc["rows"][0].items() if isinstance(v, float))] = float("nan")
+    (tmp_path/"fitnets-quick.json").write_text(json.dumps(doc))  # json writes NaN
+    with pytest.raises(ResultsError, match="fitnets-quick.json: holds NaN"): read_results(tmp_path/"fitnets-quick.json")
+    assert diff_rows([{"k": 1, "v": float("nan")}], [{"k": 1, "v": float("nan")}], ("k",)) == ["k=1: v nan → nan (+nan)"]

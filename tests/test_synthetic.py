@@ -1,6 +1,6 @@
 """Synthetic training sets (nbs/18_synthetic.ipynb and the dataset-distillation method notebooks): the mechanisms each
 paper depends on, with answers known in advance, fast enough for the mutation check."""
-import math, random
+import json, math, random
 import pytest
 import torch
 import torch.nn.functional as F
@@ -85,6 +85,24 @@ def test_synthetic_set_artifact_round_trip_with_lineage(tmp_path, data):
     x, y, cfg = load_synthetic_set(store, rid)
     assert torch.equal(x, images) and torch.equal(y, s.labels) and cfg["method"] == "dd"
     assert store.run_info(rid)["parent_run_id"] == parent
+
+@pytest.mark.parametrize("edit", ["shape", "shape+hash", "method+hash"])
+def test_an_edited_synthetic_set_run_json_is_detected(tmp_path, data, edit):
+    "Before: a hand-edited run.json (another shape or method) loaded silently with the new config."
+    from fastdistill.artifacts import ArtifactError
+    from fastdistill.core import config_hash
+    store = ArtifactStore(tmp_path)
+    s = SyntheticSet.from_real(data.X, data.y, 1, 0)
+    rid = save_synthetic_set(store, s.images().detach(), s.labels, "dd", {"seed": 0})
+    f = store.run_dir(rid)/"run.json"
+    info = json.loads(f.read_text())
+    if "shape" in edit: info["config"]["shape"] = [1, 8, 8]
+    if "method" in edit: info["config"]["method"] = "mtt"
+    if "hash" in edit: info["config_hash"] = config_hash(info["config"])  # an edit that also fixes the hash
+    f.write_text(json.dumps(info))
+    want = "no longer matches the config_hash" if "hash" not in edit else \
+        f"differs from the one its .* stage was stored with \\({edit.split('+')[0]}\\)"
+    with pytest.raises(ArtifactError, match=want): load_synthetic_set(store, rid)
 
 def test_dd_learner_start_modes(data):
     syn = SyntheticSet.from_noise(data.y, 1)

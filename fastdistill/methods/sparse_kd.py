@@ -15,8 +15,8 @@ from ..core import (FieldErrors, config_to_dict, heartbeat, load_settings, log_t
                               read_config, section)
 from ..artifacts import ArtifactStore
 from ..tasks import Task
-from ..models import (MODEL_SIZES, encode_completion, greedy_generate, encode_prompt, ensure_pad_token, get_tokenizer,
-                                load_model_folder, tokenizer_plan)
+from ..models import (MODEL_SIZES, encode_completion, greedy_generate, encode_prompt, ensure_pad_token,
+                                get_tokenizer, load_model_folder, model_folder_problem, tokenizer_plan)
 from ..teachers import HFTeacher, Teacher, TeacherConfig, build_teacher, teacher_tokenizer
 from ..pipeline import STAGES, PipelineConfig, kept_rows, reconcile, run_pipeline, start_run, task_of
 from ..losses import kd_term, sft_term
@@ -50,8 +50,7 @@ class DistillConfig:
     save: bool = True  # save every trained student under runs/<id>/students/<key> (save_pretrained + tokenizer)
     def __post_init__(self):
         s = self.student
-        if s not in MODEL_SIZES["causal"] and not (Path(s).expanduser()/"config.json").is_file():
-            why = "no config.json there" if Path(s).expanduser().is_dir() else "no such folder"
+        if s not in MODEL_SIZES["causal"] and (why := model_folder_problem(s)):
             raise FieldErrors([("student", f"{s!r} is neither a zoo size ({', '.join(MODEL_SIZES['causal'])}) "
                                            f"nor a model folder ({why})")])
 
@@ -156,7 +155,8 @@ def distill_student(cfg: RunConfig, rows: list, teacher_tokenizer=None, kd: bool
     if kd:
         terms.insert(0, kd_term("kd", teacher="batch.topk", mask="batch.kd_mask", tail="bucket",
                                 temperature=d.temperature, weight=d.kd_weight))
-    data = OfflineTeacherData(rows, batch_size=d.batch_size, pad_id=tok.pad_token_id, source="select")
+    data = OfflineTeacherData(rows, batch_size=d.batch_size, pad_id=tok.pad_token_id, source="select",
+                              vocab_size=model.get_input_embeddings().num_embeddings)
     dist = Distiller(model, terms, lr=d.lr, seed=seed, progress=progress, student_tokenizer=tok,
                      teacher_tokenizer=teacher_tokenizer if kd else None, log_every=10)
     hist = dist.fit(data, d.steps)
