@@ -580,7 +580,7 @@ def load_yaml(text: str,  # the document
     try:
         node = loader.get_single_node()
         if node is None: return None
-        if (n := _expanded_size(node, max_nodes)) > max_nodes:
+        if _expanded_size(node, max_nodes) > max_nodes:
             raise ConfigError(f"{where}: the document expands to more than {max_nodes:,} values through its aliases "
                               f"(an alias bomb, or a recursive alias); write the values out or raise max_nodes")
         return loader.construct_document(node)

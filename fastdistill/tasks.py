@@ -6,21 +6,21 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/tasks.html.md"""
 
 # %% ../nbs/02_tasks.ipynb #d03b1c25
 from __future__ import annotations
-import base64, functools, hashlib, inspect, json, math, os, random, re, selectors, sqlite3, subprocess, sys
-import sysconfig, threading, time, urllib.parse
+import functools, hashlib, json, math, random, re, sqlite3, sys
+import sysconfig, urllib.parse
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from fastcore.basics import patch
+from .sql import ExecResult, execute_sql, result_signature, results_match
 from .core import (FieldErrors, atomic_write_text, canonical_json, excerpt, load_settings, option,
                               sample_id, split_of)
 
 # %% auto #0
 __all__ = ['TASKS', 'SQL_SCHEMAS', 'TOPICS', 'register_task', 'get_task', 'TrainConfig', 'Task', 'as_task', 'strip_wrappers',
-           'GenerationTask', 'build_database', 'schema_text', 'ExecResult', 'SqlLimits', 'SqlSandbox', 'sql_sandbox',
-           'execute_sql', 'result_signature', 'results_match', 'Text2SQL', 'extract_answer', 'Arith', 'Topics',
-           'Corpus', 'Digits', 'TaskDataError', 'read_rows', 'PromptCompletion', 'check_sqlite_file', 'UserText2SQL',
+           'GenerationTask', 'build_database', 'schema_text', 'Text2SQL', 'extract_answer', 'Arith', 'Topics', 'Corpus',
+           'Digits', 'TaskDataError', 'read_rows', 'PromptCompletion', 'check_sqlite_file', 'UserText2SQL',
            'DataConfig', 'user_task']
 
 # %% ../nbs/02_tasks.ipynb #d09590e9
@@ -322,187 +322,6 @@ def schema_text(db_id: str) -> str:
     a, b, r = s["a"], s["b"], s["rel"]["table"]
     return (f"{a['table']}(id, name, {a['num']}, {a['cat']}); {b['table']}(id, name, {b['num']}, {b['cat']}); "
             f"{r}(id, {a['table']}_id, {b['table']}_id)")
-
-# %% ../nbs/02_tasks.ipynb #8a4f5142
-@dataclass
-class ExecResult:
-    "The outcome of running one query: rows or an error class and message."
-    ok: bool
-    rows: list = field(default_factory=list)
-    error: str | None = None  # syntax, denied, timeout, memory, too_large, too_many_rows, runtime
-    message: str = ""
-    seconds: float = 0.0
-
-# %% ../nbs/02_tasks.ipynb #637459f9
-@dataclass(frozen=True)
-class SqlLimits:
-    "Hard limits of the SQL worker."
-    memory_mb: int = 512  # the worker's address space (RLIMIT_AS); SQLite's heap gets 3/4 of it
-    max_value_bytes: int = 4 << 20  # the longest string or blob a query may build
-    max_result_bytes: int = 16 << 20  # the most result data one query may return
-    grace_s: float = 0.5  # the parent kills the worker this long after the query's deadline
-
-def _sql_worker_main(limits: dict):
-    "The worker: one JSON request per stdin line, one JSON reply per stdout line. Standard library only."
-    import base64, json, resource, sqlite3, sys, time
-    cap = limits["memory_mb"] << 20
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
-               getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
-    def peak_kb():  # this process's own peak (VmHWM); ru_maxrss would include the parent's size before exec
-        try:
-            with open("/proc/self/status") as f:
-                return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
-        except (OSError, StopIteration): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    def enc(v): return {"$b": base64.b64encode(v).decode()} if isinstance(v, bytes) else v
-    cons = {}  # one read-only connection per database file, kept open between queries
-    def run(req):
-        t0, denied = time.monotonic(), []
-        con = cons.get(req["uri"])
-        if con is None:
-            con = cons[req["uri"]] = sqlite3.connect(req["uri"], uri=True, timeout=req["timeout"])
-            con.execute(f"PRAGMA hard_heap_limit={cap * 3 // 4}"); con.execute("PRAGMA temp_store=MEMORY")
-            con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits["max_value_bytes"])
-        cur = None
-        try:
-            con.set_authorizer(None)
-            def authorizer(action, *_):
-                if action in allowed: return sqlite3.SQLITE_OK
-                denied.append(action); return sqlite3.SQLITE_DENY
-            con.set_authorizer(authorizer)
-            con.set_progress_handler(lambda: 1 if time.monotonic() - t0 > req["timeout"] else 0, 1000)
-            cur = con.cursor()
-            cur.execute(req["sql"]); rows, size = [], 0
-            while batch := cur.fetchmany(256):
-                for r in batch:
-                    r = [enc(v) for v in r]
-                    size += len(json.dumps(r))
-                    rows.append(r)
-                    if len(rows) > req["max_rows"]:
-                        return {"ok": False, "error": "too_many_rows", "message": f"more than {req['max_rows']} rows"}
-                    if size > limits["max_result_bytes"]:
-                        return {"ok": False, "error": "too_large",
-                                "message": f"result over {limits['max_result_bytes']} bytes"}
-            return {"ok": True, "rows": rows}
-        except sqlite3.Error as e:
-            msg = str(e)
-            kind = ("denied" if denied or "not authorized" in msg else "timeout" if "interrupted" in msg
-                    else "too_large" if "too big" in msg else "memory" if "out of memory" in msg
-                    else "syntax" if "syntax error" in msg or "incomplete input" in msg else "runtime")
-            return {"ok": False, "error": kind, "message": msg}
-        except MemoryError: return {"ok": False, "error": "memory", "message": f"over the {limits['memory_mb']} MB cap"}
-        except Exception as e:  # e.g. multiple statements
-            return {"ok": False, "error": "runtime", "message": f"{type(e).__name__}: {e}"}
-        finally:
-            if cur is not None: cur.close()
-            if len(cons) > 16: cons.pop(next(iter(cons))).close()
-    for line in sys.stdin:
-        try: out = run(json.loads(line))
-        except MemoryError: out = {"ok": False, "error": "memory", "message": "over the memory cap"}
-        out["maxrss_kb"] = peak_kb()
-        sys.stdout.write(json.dumps(out) + "\n"); sys.stdout.flush()
-
-# %% ../nbs/02_tasks.ipynb #6d9fa9ac
-class SqlSandbox:
-    "A killable worker process that runs read-only SQL under `SqlLimits`; restarted after a kill or a crash."
-    def __init__(self, limits: SqlLimits | None = None):
-        self.limits, self.proc, self.pid = limits or SqlLimits(), None, os.getpid()
-        self.kills, self.starts, self.peak_rss_mb = 0, 0, 0.0  # what happened so far (for reports and tests)
-        self._lock, self._buf = threading.Lock(), b""
-
-    def _start(self):
-        src = inspect.getsource(_sql_worker_main) + f"\n_sql_worker_main({json.dumps(vars(self.limits))})\n"
-        self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", src], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
-        self.starts, self._buf = self.starts + 1, b""
-
-    def _stop(self, kill: bool = True):
-        "End the worker and record its peak memory."
-        p, self.proc = self.proc, None
-        if p is None: return
-        try:  # its own peak memory, read before it goes (ru_maxrss from wait4 would count the parent's before exec)
-            hwm = next(l for l in Path(f"/proc/{p.pid}/status").read_text().splitlines() if l.startswith("VmHWM:"))
-            self.peak_rss_mb = max(self.peak_rss_mb, int(hwm.split()[1]) / 1024)
-        except (OSError, StopIteration, ValueError): pass
-        if kill: p.kill()
-        else: p.stdin.close()
-        try: os.waitpid(p.pid, 0)
-        except ChildProcessError: pass
-        p.returncode = p.returncode if p.returncode is not None else -9
-        for f in (p.stdin, p.stdout):
-            try: f.close()
-            except OSError: pass
-
-    def close(self): self._stop(kill=False) if self.proc else None
-    def __del__(self):
-        try: self._stop()
-        except Exception: pass
-
-    def _reply(self, deadline: float):
-        "One reply line, or None when the deadline passes or the worker dies."
-        fd = self.proc.stdout.fileno()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buf:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left): return None
-                chunk = os.read(fd, 1 << 20)
-                if not chunk: return "died"
-                self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def run(self, db_path: str | Path, sql: str, timeout: float = 1.0, max_rows: int = 10_000) -> ExecResult:
-        "Execute one query; an `ExecResult`, never an exception for what the query does."
-        t0 = time.monotonic()
-        req = {"uri": Path(db_path).resolve().as_uri() + "?mode=ro", "sql": sql, "timeout": float(timeout),
-               "max_rows": int(max_rows)}
-        with self._lock:
-            if self.pid != os.getpid(): self.proc, self.pid = None, os.getpid()  # forked: the worker is the parent's
-            if self.proc is None or self.proc.poll() is not None: self._start()
-            try:
-                self.proc.stdin.write((json.dumps(req) + "\n").encode()); self.proc.stdin.flush()
-                out = self._reply(t0 + timeout + self.limits.grace_s)
-            except (BrokenPipeError, OSError): out = "died"
-            if out is None or out == "died":
-                self.kills += out is None
-                self._stop()
-                kind, msg = (("timeout", f"killed {timeout + self.limits.grace_s:.1f} s after the start")
-                             if out is None else ("memory", "the SQL worker died (over its memory cap)"))
-                return ExecResult(False, [], kind, msg, time.monotonic() - t0)
-        self.peak_rss_mb = max(self.peak_rss_mb, out.pop("maxrss_kb", 0) / 1024)
-        rows = [tuple(base64.b64decode(v["$b"]) if isinstance(v, dict) else v for v in r) for r in out.get("rows", [])]
-        return ExecResult(out["ok"], rows, out.get("error"), out.get("message", ""), time.monotonic() - t0)
-
-# %% ../nbs/02_tasks.ipynb #24486eed
-_SANDBOX: SqlSandbox | None = None
-_SANDBOX_LOCK = threading.Lock()
-
-def sql_sandbox(limits: SqlLimits | None = None) -> SqlSandbox:
-    "The process's shared SQL worker (replaced when `limits` differ)."
-    global _SANDBOX
-    with _SANDBOX_LOCK:
-        if _SANDBOX is None or (limits is not None and limits != _SANDBOX.limits):
-            if _SANDBOX is not None: _SANDBOX.close()
-            _SANDBOX = SqlSandbox(limits)
-        return _SANDBOX
-
-def execute_sql(db_path: str | Path, sql: str, timeout: float = 1.0, max_rows: int = 10_000) -> ExecResult:
-    "Run `sql` read-only in the SQL worker, with a deadline, memory and size caps and an allow-list authorizer."
-    if not timeout > 0: raise ValueError(f"execute_sql: timeout must be positive, got {timeout}")
-    return sql_sandbox().run(db_path, sql, timeout, max_rows)
-
-# %% ../nbs/02_tasks.ipynb #6134cd03
-def result_signature(rows: Sequence) -> str:
-    "Order-independent hash of a result multiset (floats rounded to 6 places)."
-    norm = Counter(tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in rows)
-    return hashlib.sha256(repr(sorted(norm.items(), key=repr)).encode()).hexdigest()[:16]
-
-# %% ../nbs/02_tasks.ipynb #6b8dd0b7
-def results_match(pred_rows: Sequence, gold_rows: Sequence) -> bool:
-    "True when two results hold the same rows, ignoring row order."
-    return result_signature(pred_rows) == result_signature(gold_rows)
 
 # %% ../nbs/02_tasks.ipynb #bdf39b38
 def _single_templates(e, rows, rng):

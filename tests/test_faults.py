@@ -13,7 +13,8 @@ from fastdistill.artifacts import ArtifactError, ArtifactStore, StageWriter, _ar
 from fastdistill.core import LockBusy, config_from_dict, ConfigError, FieldErrors, log_to_file, logger, redact
 from fastdistill.losses import DistillInputError, SparseTeacher, forward_kl
 from fastdistill.pipeline import DedupIndex, PipelineConfig, PipelineError
-from fastdistill.tasks import SqlLimits, execute_sql, get_task, sql_sandbox
+from fastdistill.sql import SqlLimits, execute_sql, sql_sandbox
+from fastdistill.tasks import get_task
 from fastdistill.teachers import DecodeProfile, HFTeacher, OpenAITeacher, Teacher
 from fastdistill.testing import MALFORMED, SQL_BOMBS as BOMBS, FaultProxy, own_tokenizer, serve_teacher, tiny_causal_lm
 

@@ -156,7 +156,7 @@ def distill_student(cfg: RunConfig, rows: list, teacher_tokenizer=None, kd: bool
         terms.insert(0, kd_term("kd", teacher="batch.topk", mask="batch.kd_mask", tail="bucket",
                                 temperature=d.temperature, weight=d.kd_weight))
     data = OfflineTeacherData(rows, batch_size=d.batch_size, pad_id=tok.pad_token_id, source="select",
-                              vocab_size=model.get_input_embeddings().num_embeddings)
+                              vocab_size=getattr(getattr(model, "config", None), "vocab_size", None))
     dist = Distiller(model, terms, lr=d.lr, seed=seed, progress=progress, student_tokenizer=tok,
                      teacher_tokenizer=teacher_tokenizer if kd else None, log_every=10)
     hist = dist.fit(data, d.steps)
