@@ -32,3 +32,25 @@ def fastdistill_env(tmp_path_factory):
     for k, v in old.items():
         if v is None: os.environ.pop(k, None)
         else: os.environ[k] = v
+
+@pytest.fixture
+def fits(monkeypatch):
+    """Every `Distiller.fit` of the test, in order: the student object, the teacher, the active terms (name → weight)
+    and the signals they read, the learning rate, and the student's parameters at the start and the end of the fit
+    (`changed`: the names that moved). The arm-identity tests read what each stage of a study starts from and trains."""
+    from types import SimpleNamespace
+    import torch
+    from fastdistill.distiller import Distiller
+    log, fit = [], Distiller.fit
+    def recorded(self, batches, steps, *a, **kw):
+        snap = lambda: {n: p.detach().clone() for n, p in self.student.named_parameters()}
+        snap_modules = lambda: {n: p.detach().clone() for n, p in self.modules.named_parameters()}
+        r = SimpleNamespace(student=self.student, teacher=self.teacher, steps=steps, lr=self.lr, start=snap(),
+                            terms={t.name: t.weight for t in self.terms}, needs={t.name: t.needs for t in self.terms},
+                            modules=sorted(self.modules.keys()), modules_start=snap_modules())
+        out = fit(self, batches, steps, *a, **kw)
+        r.end, r.modules_end = snap(), snap_modules(); r.changed = {n for n in r.start if not torch.equal(r.start[n], r.end[n])}
+        log.append(r)
+        return out
+    monkeypatch.setattr(Distiller, "fit", recorded)
+    return log
