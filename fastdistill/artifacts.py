@@ -176,6 +176,7 @@ def _fsync_dir(path: Path):
         finally: os.close(fd)
     except OSError: pass
 
+# %% ../nbs/01_artifacts.ipynb #a9a2a5c3
 @patch
 def finish(self: StageWriter, reports: Mapping[str, Any] | None = None, extra: Mapping | None = None) -> RunManifest:
     """Write reports and manifest, then move the stage into place in one rename. Crash-safe: nothing a resume needs
@@ -275,6 +276,7 @@ def _read_json(path: Path, what: str) -> dict:
         raise ArtifactError(f"{what} {path} is not valid JSON ({type(e).__name__}: {e}); restore it or delete the "
                             "run folder") from None
 
+# %% ../nbs/01_artifacts.ipynb #7891e707
 @patch
 def run_info(self: ArtifactStore, run_id: str) -> dict:
     "The run's run.json."
@@ -352,6 +354,7 @@ def _shard_path(d: Path, m: RunManifest, s: Mapping) -> Path:
                             f"file inside {d/'shards'} (refused)")
     return d/"shards"/name
 
+# %% ../nbs/01_artifacts.ipynb #0e6d65af
 @patch
 def load(self: ArtifactStore, run_id: str, stage: str) -> datasets.Dataset:
     "A finished stage as a 🤗 `datasets.Dataset` (memory-mapped Arrow), checked against its manifest first."
@@ -384,6 +387,7 @@ def _file_stats(d: Path, m: RunManifest) -> dict:
         except OSError: out[f.name] = None
     return out
 
+# %% ../nbs/01_artifacts.ipynb #ddff6836
 @patch
 def _remember_verified(self: ArtifactStore, run_id: str, stage: str, m: RunManifest):
     "Record the sizes and times of a stage's files as verified (a store on a read-only disk skips this)."
@@ -391,6 +395,7 @@ def _remember_verified(self: ArtifactStore, run_id: str, stage: str, m: RunManif
     try: atomic_write_text(d/".verified.json", json.dumps(_file_stats(d, m)))
     except OSError: pass
 
+# %% ../nbs/01_artifacts.ipynb #87c4923e
 @patch
 def check(self: ArtifactStore, run_id: str, stage: str, full: bool = False) -> RunManifest:
     "The stage's manifest once the stage is known intact: a fast size/time check, the full `verify` when that differs."
@@ -636,6 +641,7 @@ def decode_arrays(self: TopKCodec, blob: bytes) -> tuple:
         top = np.log(np.clip(1.0 - np.exp(log_tail), 0.0, 1.0)) - np.log(np.where(rel > 0, rel, 1.0))
     return ids, np.repeat(top, ks) - gaps, ks
 
+# %% ../nbs/01_artifacts.ipynb #4251b244
 @patch
 def decode(self: TopKCodec, blob: bytes) -> tuple:
     "(ids, logprobs): one list per position, as `encode` took them (in descending order of log-probability)."
@@ -667,6 +673,7 @@ def unpack_topk(blob: bytes) -> tuple:
     head = _HEAD.unpack_from(blob)
     return TopKCodec(2 ** head[3], head[2]).decode(blob)
 
+# %% ../nbs/01_artifacts.ipynb #ad91c244
 def row_topk_arrays(row: Mapping, k: int | None = None) -> tuple:
     """A stored row's top-k as two [positions, k] arrays (int64 ids, float32 log-probabilities), the first `k` entries
     of each position (default: the smallest k of the row); packed rows are decoded without Python lists."""
@@ -686,6 +693,7 @@ def row_topk_arrays(row: Mapping, k: int | None = None) -> tuple:
     return (np.array([a[:kk] for a in t_ids], dtype=np.int64).reshape(len(t_ids), kk),
             np.array([a[:kk] for a in t_lps], dtype=np.float32).reshape(len(t_lps), kk))
 
+# %% ../nbs/01_artifacts.ipynb #e4052b0a
 def row_topk(row: Mapping) -> tuple:
     "A stored row's top-k (ids, logprobs) per position, packed (`topk_packed`) or plain (`topk_ids`/`topk_logprobs`)."
     packed = row.get("topk_packed")
@@ -699,12 +707,14 @@ def _quantiles(xs) -> dict:
     return {q: float(xs[min(xs.size - 1, int(np.ceil(f * xs.size)) - 1)]) for q, f in
             (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))} | {"max": float(xs[-1])}
 
+# %% ../nbs/01_artifacts.ipynb #99829fc1
 def topk_tail_mass(blob: bytes) -> np.ndarray:
     "Each position's stored tail mass (probability outside its top-k) from a packed value, without decoding ids."
     magic, version, bits, id_bits, flags, P, k = _HEAD.unpack_from(blob)
     o = _HEAD.size + (2 * P if flags & 1 else 0)
     return np.exp(np.frombuffer(blob, "<f2", P, o).astype(np.float64))
 
+# %% ../nbs/01_artifacts.ipynb #8cd96036
 def topk_summary(rows: Iterable[Mapping]) -> dict | None:
     """The fidelity report of a stage's packed top-k (None when nothing is packed): positions, k, bytes per token
     (packed, and what plain int64 + float64 lists take), and quantiles over positions of KL(true ‖ stored) (from

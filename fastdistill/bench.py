@@ -46,6 +46,7 @@ def _status_bytes(key: str) -> int | None:
     except OSError: return None
     return None
 
+# %% ../nbs/16_bench.ipynb #cf0e75c7
 def peak_extra(fn: Callable, device: str = "cpu") -> tuple:
     """(result of `fn()`, bytes it needed above what was resident before): on CUDA the allocator's peak, on Linux the
     process's resident-set peak (reset through /proc/self/clear_refs), elsewhere None."""
@@ -60,6 +61,7 @@ def peak_extra(fn: Callable, device: str = "cpu") -> tuple:
     out = fn()
     return out, (_status_bytes("VmHWM") - before) if before is not None else None
 
+# %% ../nbs/16_bench.ipynb #4439414e
 def timed(fn: Callable, device: str = "cpu") -> float:
     "Seconds `fn()` takes, synchronising a CUDA device before and after so queued kernels are counted."
     if device.startswith("cuda"): torch.cuda.synchronize()
@@ -78,6 +80,7 @@ def _trl_jsd():
 
 BETA = {"forward_kl": 0.0, "reverse_kl": 1.0, "generalized_jsd": 0.5}
 
+# %% ../nbs/16_bench.ipynb #491fc402
 @case("divergence")
 def divergence_case(impl: str = "fastdistill", divergence: str = "forward_kl", B: int = 4, T: int = 512,
                     V: int = 32000, device: str = "cpu", warm: int = 3, seed: int = 0) -> dict:
@@ -103,6 +106,7 @@ def divergence_case(impl: str = "fastdistill", divergence: str = "forward_kl", B
     one = B * T * V * 4
     return {"cold_s": cold, "warm_s": warm_s, "peak_over_logits": None if extra is None else extra / one}
 
+# %% ../nbs/16_bench.ipynb #9e9b08f0
 @case("divergence_pair")
 def divergence_pair_case(divergence: str = "forward_kl", B: int = 4, T: int = 512, V: int = 32000,
                          device: str = "cpu", rounds: int = 6, seed: int = 0) -> dict:
@@ -138,6 +142,7 @@ def _lm_topk_rows(n: int, P: int, k: int, V: int, seed: int = 0, scale: float = 
         rows.append((top.indices.tolist(), top.values.tolist()))
     return rows
 
+# %% ../nbs/16_bench.ipynb #39cc3291
 def distillkit_bytes(k: int, V: int, exact_k: int, exact_bits: int, terms: int, term_bits: int = 32) -> int:
     """Bytes per token of DistillKit's `DistributionQuantizationConfig` layout (its README and compression/config.py):
     `exact_k` values at `exact_bits`, `terms` polynomial coefficients at `term_bits`, rounded up to whole bytes,
@@ -145,6 +150,7 @@ def distillkit_bytes(k: int, V: int, exact_k: int, exact_bits: int, terms: int, 
     lp_bits = exact_k * exact_bits + terms * term_bits
     return (lp_bits + 7) // 8 + (k * math.ceil(math.log2(V)) + 7) // 8
 
+# %% ../nbs/16_bench.ipynb #39789abe
 @case("topk_storage")
 def topk_storage_case(k: int = 20, bits: int = 8, V: int = 32000, rows: int = 8, positions: int = 32,
                       seed: int = 0) -> dict:
@@ -171,6 +177,7 @@ def _student(V: int, seed: int = 0):
     return LlamaForCausalLM(LlamaConfig(vocab_size=V, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
                                         num_key_value_heads=4, intermediate_size=384, max_position_embeddings=1024))
 
+# %% ../nbs/16_bench.ipynb #e541be09
 @case("offline_kd")
 def offline_kd_case(V: int = 32000, B: int = 8, T: int = 256, k: int = 20, bits: int = 8, reps: int = 7,
                     seed: int = 0) -> dict:
@@ -267,6 +274,7 @@ def run_case(name: str, params: dict, timeout: float = 900) -> dict:
     tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
     return {"error": f"exit {r.returncode}: {tail[:200]}"}
 
+# %% ../nbs/16_bench.ipynb #cf6709c4
 def _case_main(name: str, params: dict) -> None:
     "The fresh process's side: run the case, print one RESULT line."
     try: out = CASES[name](**params)
@@ -286,9 +294,13 @@ class Figure:
     fmt: str = "{:.2f}"
     on_gpu: bool = False  # measured again on CUDA when present
 
+# %% ../nbs/16_bench.ipynb #7b044575
 def _le(x): return lambda v: v <= x
+
+# %% ../nbs/16_bench.ipynb #1950bcd5
 def _ge(x): return lambda v: v >= x
 
+# %% ../nbs/16_bench.ipynb #2e0efcea
 def figures(quick: bool = False) -> list:
     "The figures `fastdistill bench` prints (issue 15's targets), at the full or the quick (CI-sized) profile."
     div = dict(B=2, T=64, V=4000, warm=2) if quick else dict(B=4, T=512, V=32000, warm=5)
@@ -355,6 +367,7 @@ def _spread(vals: list) -> dict:
     return {"values": xs, "median": med, "min": min(xs), "max": max(xs),
             "spread": (max(xs) - min(xs)) / abs(med) if med else 0.0}
 
+# %% ../nbs/16_bench.ipynb #0552b34e
 def bench(only: str = "", quick: bool = False, repeats: int = 3, device: str = "auto", progress: bool = True) -> dict:
     """Measure every figure (those whose group or label contains `only`, or one of its comma-separated parts): each
     distinct case in its own fresh process,
@@ -414,6 +427,7 @@ def _cell(c: dict | None) -> str:
     if len(c["values"]) == 1: return fmt.format(c["median"])
     return f"{fmt.format(c['median'])} [{fmt.format(c['min'])}–{fmt.format(c['max'])}]"
 
+# %% ../nbs/16_bench.ipynb #bb5234b8
 def render_table(res: dict) -> str:
     "The results as one Markdown table: each figure's median [min–max] over the repetitions, its target, met or not."
     cuda = res.get("cuda")
@@ -438,6 +452,7 @@ def _positive_int(text: str) -> int:
     if n < 1: raise argparse.ArgumentTypeError(f"must be ≥ 1, got {n}")
     return n
 
+# %% ../nbs/16_bench.ipynb #b162c4f4
 def _writable_file(text: str) -> str:
     "An argparse type: a file path that can be written now, checked before hours of measuring, not after."
     p = Path(text).expanduser()
@@ -448,6 +463,7 @@ def _writable_file(text: str) -> str:
     except OSError as e: raise argparse.ArgumentTypeError(f"{text}: cannot write there ({e.strerror})") from None
     return str(p)
 
+# %% ../nbs/16_bench.ipynb #7ac7e99d
 def main(argv: list | None = None) -> int:
     "`fastdistill bench` (and `python -m fastdistill.bench`)."
     ap = argparse.ArgumentParser(prog="fastdistill bench", description="Run the performance benchmarks side by side "

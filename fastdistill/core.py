@@ -276,17 +276,20 @@ def _secret_env_values() -> list:
             if re.search(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", k.upper()) and len(v) >= 8}
     return sorted(vals, key=len, reverse=True)
 
+# %% ../nbs/00_core.ipynb #8794f4f5
 def _looks_like_credential(value: str) -> bool:
     "A query value shaped like a key: long hex, or 16+ characters mixing upper case, lower case and digits."
     v = value.strip("=")
     if re.fullmatch(r"[0-9a-fA-F]{24,}", v): return True
     return len(v) >= 16 and all(re.search(p, v) for p in ("[a-z]", "[A-Z]", "[0-9]"))
 
+# %% ../nbs/00_core.ipynb #f4e4a98f
 def _mask_userinfo(m) -> str:
     "`user:***@` when a password is given, `***@` when the userinfo is a bare token."
     user, colon, _ = m["info"].partition(":")
     return f"{m['scheme']}{user}:{MASK}@" if colon else f"{m['scheme']}{MASK}@"
 
+# %% ../nbs/00_core.ipynb #96cd668f
 def redact_text(text: str) -> str:
     "`text` with URL userinfo, credential query values, bearer tokens, sk- keys and secret env values masked."
     if not isinstance(text, str) or not text: return text
@@ -297,6 +300,7 @@ def redact_text(text: str) -> str:
     text = _BEARER.sub(lambda m: m["k"] + MASK, text)
     return _SK.sub(lambda m: m["k"] + MASK, text)
 
+# %% ../nbs/00_core.ipynb #18c059b0
 def redact(obj: Any) -> Any:
     "A copy of nested data (mappings, lists, dataclasses, strings) with every secret masked; keys named like a "
     "credential (`api_key`, `password`, `token`…) lose their value, `…_env` names of variables are kept."
@@ -324,12 +328,14 @@ class LockBusy(RuntimeError):
 _HELD: dict = {}  # resolved lock path -> [fd, depth]
 _HELD_LOCK = threading.RLock()
 
+# %% ../nbs/00_core.ipynb #451a2b91
 def _holder(fd) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
         return f"pid {info['pid']} on {info['host']} since {info['since']} ({info['cmd']})"
     except (OSError, ValueError, KeyError): return "another process"
 
+# %% ../nbs/00_core.ipynb #4d03fec8
 @contextlib.contextmanager
 def file_lock(path: str | Path,  # the lock file (created when missing, never deleted)
               what: str = "this resource",  # named in the error, e.g. "run 'demo-1'"
@@ -675,6 +681,7 @@ class _LastLine(logging.Handler):
     def __init__(self): super().__init__(); self.t, self.msg = time.monotonic(), ""
     def emit(self, record): self.t, self.msg = time.monotonic(), record.getMessage()
 
+# %% ../nbs/00_core.ipynb #0c2c1b14
 @contextlib.contextmanager
 def heartbeat(every_s: float = 30.0):  # the longest silence allowed
     "While the block runs, log `still working (after: <last line>)` whenever the log has been quiet for `every_s`."

@@ -24,7 +24,7 @@ from .taps import Tap, parse_signal
 # %% auto #0
 __all__ = ['SEQUENCE_COLUMNS', 'FEATURE_COLUMNS', 'model_inputs', 'plan_signals', 'run_signals', 'PreflightReport', 'preflight',
            'History', 'StopTraining', 'Callback', 'WeightSchedule', 'StopAfter', 'ParamSchedule', 'TemperatureSchedule',
-           'StageSchedule', 'latest_checkpoint', 'Distiller', 'OfflineTeacherData']
+           'StageSchedule', 'latest_checkpoint', 'make_optimizer', 'Distiller', 'OfflineTeacherData']
 
 # %% ../nbs/12_distiller.ipynb #20a5aca5
 def model_inputs(batch: dict) -> tuple:
@@ -279,6 +279,15 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     done = sorted(p for p in Path(folder).glob("step-*") if (p/"state.json").exists())
     return done[-1] if done else None
 
+# %% ../nbs/12_distiller.ipynb #c161c42f
+def make_optimizer(models: Sequence[nn.Module], lr: float, weight_decay: float = 0.01,
+                   kind: str = "adamw") -> torch.optim.Optimizer:  # "adamw", or "sgd" (plain: no momentum)
+    "The Distiller's optimizer over the trainable parameters of `models`: weight decay on matrices, none on vectors."
+    params = [p for m in models for p in m.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr) if kind == "adamw" else torch.optim.SGD(groups, lr=lr)
+
 # %% ../nbs/12_distiller.ipynb #c9543c7d
 class Distiller:
     "Train `student` on weighted loss terms, computing only the signals they need."
@@ -320,10 +329,7 @@ class Distiller:
         if teacher is not None:
             teacher.eval().requires_grad_(False)
             self.teacher = teacher.to(self.acc.device)
-        params = [p for m in (student, self.modules) for p in m.parameters() if p.requires_grad]
-        decay = [p for p in params if p.ndim >= 2]; rest = [p for p in params if p.ndim < 2]
-        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-        opt = torch.optim.AdamW(groups, lr=lr) if optimizer == "adamw" else torch.optim.SGD(groups, lr=lr)
+        opt = make_optimizer([student, self.modules], lr, weight_decay, optimizer)
         self.student, self.opt = self.acc.prepare(student, opt)
         self.step, self.history, self.rng = 0, History(), random.Random(seed)
         self.preflight_report = None
@@ -482,6 +488,7 @@ def _untied(state: dict) -> dict:
         seen.add(ptr); out[k] = v
     return out
 
+# %% ../nbs/12_distiller.ipynb #468ef7e9
 def _load_student_state(model: nn.Module, state: dict, source: str):
     "Load a state saved by `_untied`: keys left out must be tied to a loaded tensor; anything else is an error."
     res = model.load_state_dict(state, strict=False)

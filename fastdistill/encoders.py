@@ -77,6 +77,7 @@ def _class_logits(model: nn.Module, tokenizer, texts: Sequence[str], max_len: in
         out.append(model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits.float())
     return torch.cat(out)
 
+# %% ../nbs/17_encoders.ipynb #d38c3fd5
 def class_logits(model: nn.Module, tokenizer, task="topics", split: str = "test", limit: int = 0,
                  max_len: int | None = None) -> torch.Tensor:
     "A classifier's logits [n, classes] on the rows `encoder_scores` scores (the same `task.sample(split, limit)`)."
@@ -84,6 +85,7 @@ def class_logits(model: nn.Module, tokenizer, task="topics", split: str = "test"
     texts = [t.prompt(r) for r in t.sample(split, limit)]
     return _class_logits(model.eval(), tokenizer, texts, max_len or t.train_config("quick").max_len)
 
+# %% ../nbs/17_encoders.ipynb #6ef57ba0
 def encoder_scores(student: nn.Module, teacher: nn.Module | torch.Tensor | None, tokenizer, task="topics",
                    split: str = "test", limit: int = 0, max_len: int | None = None) -> dict:
     """Accuracy of the student; with a teacher (a model, or its logits on the same rows, computed once per study)
@@ -104,6 +106,7 @@ def encoder_scores(student: nn.Module, teacher: nn.Module | torch.Tensor | None,
         out["agreement"], out["kl_to_teacher"] = agreement(s, tl), heldout_kl(tl, s)
     return out
 
+# %% ../nbs/17_encoders.ipynb #c2dbb631
 @torch.no_grad()
 def mlm_closeness(student: nn.Module, teacher: nn.Module | None, tokenizer, texts: Sequence[str], max_len: int = 48,
                   batch_size: int = 64, limit: int = 512, seed: int = 0) -> dict:
@@ -129,6 +132,7 @@ def mlm_closeness(student: nn.Module, teacher: nn.Module | None, tokenizer, text
     if teacher is not None: out.update(mlm_kl_to_teacher=kl / n, teacher_mlm_accuracy=t_ok / n)
     return out
 
+# %% ../nbs/17_encoders.ipynb #92878613
 @torch.no_grad()
 def latency_ms(model: nn.Module, tokenizer, texts: Sequence[str], batch_size: int = 1, max_len: int = 48,
                reps: int = 20) -> float:
@@ -167,6 +171,7 @@ class EncoderData:
         self.teacher_accuracy = float((self.teacher_logits.argmax(-1) == y).float().mean())
         return self
 
+# %% ../nbs/17_encoders.ipynb #b10987d3
 def _built_on_first_call(make: Callable, *args, **kw) -> Callable:
     "A batch maker that tokenizes its split only when a study first draws from it."
     made = []
@@ -175,6 +180,7 @@ def _built_on_first_call(make: Callable, *args, **kw) -> Callable:
         return made[0](rng)
     return batch
 
+# %% ../nbs/17_encoders.ipynb #9b8039df
 def encoder_data(tokenizer, batch_size: int = 32, eval_limit: int = 0, task: str = "topics") -> EncoderData:
     "The batch makers of the general stage (masked-LM on `pretrain_texts`), the teacher's labels, the transfer set."
     t = get_task(task)
@@ -203,11 +209,13 @@ def finetune_encoder(encoder: nn.Module | None, tokenizer, steps: int, task: str
                   progress=False, log_every=log_every, term_grad_norms=False)
     return clf, d.fit(batches or make_batcher(t, tokenizer, cfg), steps)
 
+# %% ../nbs/17_encoders.ipynb #b1caaba8
 def speed_and_size(model: nn.Module, tokenizer, texts: Sequence[str]) -> dict:
     "Parameters and CPU milliseconds per example at batch 1 and 32 (wall-clock columns: shown, never compared)."
     return {"params": n_params(model), "ms_b1": round(latency_ms(model, tokenizer, texts, 1), 3),
             "ms_b32": round(latency_ms(model, tokenizer, texts, 32, reps=5), 4)}
 
+# %% ../nbs/17_encoders.ipynb #f2a71395
 def score_student(model: nn.Module, data: EncoderData) -> dict:
     "One trained classifier's row: test accuracy, % of the teacher's, agreement and KL with it, size and latency."
     if data.teacher_logits is None: raise DistillInputError("score_student: call data.with_teacher(teacher) first")
@@ -216,6 +224,7 @@ def score_student(model: nn.Module, data: EncoderData) -> dict:
             "pct_of_teacher": 100 * sc["accuracy"] / data.teacher_accuracy,
             **speed_and_size(model, data.tokenizer, data.latency_texts)}
 
+# %% ../nbs/17_encoders.ipynb #8a55daad
 def encoder_study(name: str, arms: Sequence[str], seeds: list, teacher: nn.Module, tokenizer,
                   train: Callable,  # (arm, seed, data) -> (row, histories)
                   batch_size: int = 32, eval_limit: int = 0, keep: dict | None = None, progress: bool = False) -> list:
@@ -237,6 +246,7 @@ def distil_encoder(student: nn.Module, teacher: nn.Module, terms: list, steps: i
                   log_every=log_every, term_grad_norms=False)
     return d.fit(batches, steps)
 
+# %% ../nbs/17_encoders.ipynb #472e91b8
 @torch.no_grad()
 def held_out_terms(student: nn.Module, teacher: nn.Module | None, terms: list, batches, n_batches: int = 4,
                    seed: int = 0) -> dict:
@@ -253,4 +263,3 @@ def held_out_terms(student: nn.Module, teacher: nn.Module | None, terms: list, b
         if plan["teacher"]: sig |= run_signals(teacher, b, plan["teacher"], "teacher", terms)
         for t in terms: sums[t.name] += float(t(sig)) / n_batches
     return sums
-

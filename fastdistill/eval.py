@@ -140,6 +140,7 @@ def seed_spread(values: Mapping) -> dict:
     return {"seeds": list(values), "n": len(v), "mean": statistics.fmean(v),
             "std": statistics.stdev(v) if len(v) > 1 else None, "values": v}
 
+# %% ../nbs/07_eval.ipynb #bc13a3d5
 def compare_seeds(a: Mapping, b: Mapping, name_a: str = "A", name_b: str = "B") -> dict:
     "Per-seed values of two arms ({seed: value}), paired by seed: the difference, the spread and a verdict."
     seeds = [s for s in a if s in b]

@@ -45,6 +45,7 @@ class Explorer:
     @property
     def widget(self): return ExplorerWidget(self).box
 
+# %% ../nbs/06_explore.ipynb #19822de0
 def _merge_stages(columns: dict) -> pd.DataFrame:
     """One row per candidate (gen_id, in order of first appearance): the fields of the furthest stage it reached over
     those of earlier stages; per stage whether it was there, kept, and the reason; `stage_reached`; `outcome`."""
@@ -113,6 +114,7 @@ def _preview(inp: dict, prompt: str, width: int = 72) -> str:
     q = " ".join(str(inp.get("question") or inp.get("text") or prompt or "").split())
     return q if len(q) <= width else q[: width - 1] + "…"
 
+# %% ../nbs/06_explore.ipynb #e1af7305
 @patch
 def _sample_status(self: Explorer) -> pd.DataFrame:
     "Every sample's row of `sample_table` in order of first appearance, computed once per Explorer (vectorised)."
@@ -142,6 +144,7 @@ def _sample_status(self: Explorer) -> pd.DataFrame:
         "candidates": list(n), "errored": list(by(err).sum().astype(int))})
     return self._samples
 
+# %% ../nbs/06_explore.ipynb #9a318480
 @patch
 def sample_table(self: Explorer, sort: str = "question", **filters) -> pd.DataFrame:
     """One row per sample with a matching candidate (`filters` as in `filter`): a preview of the question, its status
@@ -156,6 +159,7 @@ def sample_table(self: Explorer, sort: str = "question", **filters) -> pd.DataFr
 
 _MARK = {"kept": "✓", "errored": "⚠"}
 
+# %% ../nbs/06_explore.ipynb #9d231680
 def sample_label(row) -> str:
     "One line of the sample list: status mark, question preview and, for rejections, the reason."
     status = row["status"]
@@ -227,6 +231,7 @@ def _piece(tokenizer, i: int) -> str:
     "One token as the text it stands for, whitespace visible (`#id` without a tokenizer)."
     return visible_whitespace(tokenizer.decode([int(i)], skip_special_tokens=False)) if tokenizer else f"#{int(i)}"
 
+# %% ../nbs/06_explore.ipynb #c21a8ff1
 @patch
 @torch.no_grad()
 def next_token_figure(self: Explorer, gen_id: str, position: int, student, tokenizer=None):
@@ -264,6 +269,7 @@ def fidelity(self: Explorer) -> dict | None:
     "The generate stage's packed top-k fidelity report (None when the run stored plain lists)."
     return self.store.reports(self.run_id, "generate")["quality"].get("topk_fidelity")
 
+# %% ../nbs/06_explore.ipynb #3814f63b
 @patch
 def fidelity_figure(self: Explorer):
     """Histograms over stored positions of KL(true top-k ‖ stored) (log scale) and of the tail mass outside the
@@ -300,6 +306,7 @@ def token_pieces(tokenizer, ids: Sequence[int]) -> list:
 
 _WS = {" ": "·", "\n": "↵", "\t": "⇥"}
 
+# %% ../nbs/06_explore.ipynb #8e47fd0f
 def visible_whitespace(text: str) -> str:
     "Spaces, newlines and tabs as visible marks (a newline keeps its line break)."
     return "".join(_WS[ch] + ("\n" if ch == "\n" else "") if ch in _WS else ch for ch in text)
@@ -374,6 +381,7 @@ def token_table(self: Explorer, gen_id: str, student=None) -> pd.DataFrame:
                          "piece": tok.convert_ids_to_tokens(ids) if tok is not None else [f"#{i}" for i in ids],
                          "text": token_pieces(tok, ids) if tok is not None else [f"#{i} " for i in ids], **stats})
 
+# %% ../nbs/06_explore.ipynb #9510f63b
 @patch
 def token_view(self: Explorer, gen_id: str, student=None, color: str | None = None) -> str:
     "The candidate's tokens as decoded, coloured text (by KL to the student when one is given, else the teacher's p)."
@@ -554,6 +562,7 @@ def _on_candidate(self: ExplorerWidget, change):
 # %% ../nbs/06_explore.ipynb #ee24d270
 def _coarse(status: str) -> str: return status.split(":")[0]
 
+# %% ../nbs/06_explore.ipynb #93d50590
 class RunComparison:
     "Two runs of one task side by side: per-stage counts, the samples whose status changed, both runs' candidates."
     def __init__(self, a: Explorer | str, b: Explorer | str, store: ArtifactStore | None = None,
@@ -609,12 +618,14 @@ def statuses(self: RunComparison) -> pd.DataFrame:
     return t[["sample_id", "question", "status A", "status B", "changed"]].sort_values(
         ["changed", "question", "sample_id"], ascending=[False, True, True], kind="stable").reset_index(drop=True)
 
+# %% ../nbs/06_explore.ipynb #c03b92ea
 @patch
 def changes(self: RunComparison) -> pd.DataFrame:
     "The samples whose status differs between the two runs."
     t = self.statuses()
     return t[t["changed"]].reset_index(drop=True)
 
+# %% ../nbs/06_explore.ipynb #65b07cd8
 @patch
 def transitions(self: RunComparison) -> pd.DataFrame:
     "How many samples went from each coarse status in A (kept / rejected / errored / absent) to each in B."
@@ -632,6 +643,7 @@ def compare_html(self: RunComparison, sample_id: str) -> str:
     return (f"<table class='fd-compare-sample' style='width:100%'><tr>{cell('A', self.names[0])}"
             f"{cell('B', self.names[1])}</tr></table>")
 
+# %% ../nbs/06_explore.ipynb #fd4ce89b
 @patch
 def counts_figure(self: RunComparison):
     "Samples with a kept candidate after each stage, both runs as grouped bars."
@@ -651,6 +663,7 @@ def compare_label(row) -> str:
     why = f"  [{a.removeprefix('rejected: ')} → {b.removeprefix('rejected: ')}]" if a != b else ""
     return f"{mark(a)}→{mark(b)} {row['question']}{why}"
 
+# %% ../nbs/06_explore.ipynb #1440e52c
 class ComparisonWidget:
     "The ipywidgets view of a RunComparison: counts per stage, the samples (changed ones first), both runs' candidates."
     def __init__(self, cmp: RunComparison):

@@ -257,6 +257,7 @@ def _dense_kernel(kind: str, x: Tensor, t: Tensor, tau: float, beta: float, g: T
     if g is not None: g.mul_(lq.sub_(torch.linalg.vecdot(q, lq)[:, None])).mul_(1 - beta)
     return loss
 
+# %% ../nbs/10_losses.ipynb #6fb73ce0
 def _sparse_fkl_kernel(tail: str, x: Tensor, ids: Tensor, lpk: Tensor, tau: float, g: Tensor | None) -> Tensor:
     """Forward KL of one chunk against stored top-k ([r, K] ids and log-probabilities); `g` receives d loss / d x.
     renormalize: both sides on the k ids, so only k columns of x matter (gradient: softmax over them minus p).
@@ -291,6 +292,7 @@ def _sparse_fkl_kernel(tail: str, x: Tensor, ids: Tensor, lpk: Tensor, tau: floa
         g.scatter_add_(-1, ids, rho * qk - pk)
     return loss
 
+# %% ../nbs/10_losses.ipynb #65578f60
 def _autograd_kernel(plan: _FusedPlan, x: Tensor, parts: list, want: Sequence[bool], w: Tensor) -> tuple:
     "Any divergence on one chunk through autograd: (per-row loss, w-weighted gradients of the wanted inputs)."
     with torch.enable_grad():

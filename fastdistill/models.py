@@ -279,6 +279,7 @@ def mlm_windows(tokenizer, texts: Sequence[str], max_len: int) -> dict:
         x[j, :len(w)] = torch.tensor(w)
     return {"input_ids": x, "attention_mask": (x != tokenizer.pad_token_id).long()}
 
+# %% ../nbs/03_models.ipynb #2bf295d8
 def mlm_batcher(tokenizer, texts: Sequence[str], batch_size: int, max_len: int, p: float = 0.15):
     """A function rng -> masked batch (input_ids, attention_mask, mlm_labels, and the unmasked `clean_ids`) over
     windows of `texts`; the masking is drawn from the same rng, so batches are a pure function of it."""

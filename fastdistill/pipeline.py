@@ -94,6 +94,7 @@ def run_stage(store: ArtifactStore, run_id: str, stage: str, rows: Sequence[dict
     try: return _fill_stage(w, stage, rows, todo, fn, key, batch_size, expand, progress, generates)
     finally: w.close()  # a stage that failed stays partial (its rows kept) and the run's lock is released
 
+# %% ../nbs/05_pipeline.ipynb #596e98f7
 def _fill_stage(w, stage, rows, todo, fn, key, batch_size, expand, progress, generates) -> dict:
     t0, lat, toks, batches = time.perf_counter(), [], 0, []
     for i in progress_bar(range(0, len(todo), batch_size), f"stage {stage} (batches of {batch_size})",
@@ -228,10 +229,12 @@ def _checked(teacher: Teacher, r: dict, cs, profile: DecodeProfile, vocab: int |
                     "token_logprobs": [min(0.0, max(v, -1e4)) for v in c["token_logprobs"]]})
     return out
 
+# %% ../nbs/05_pipeline.ipynb #00359444
 def _errored(why: str) -> dict:
     return {"text": "", "token_ids": [], "topk_ids": [], "topk_logprobs": [], "token_logprobs": [],
             "logprobs_available": False, "finish_reason": "error", "error": why, "attempts": 0, "latency_s": None}
 
+# %% ../nbs/05_pipeline.ipynb #59bf3bf2
 def _retry_errored(store: ArtifactStore, run_id: str, retry_errors: str) -> int:
     "Reopen a finished generate stage without its retryable errored rows (later stages go); how many are retried."
     if retry_errors == "none" or not store.has_stage(run_id, "generate"): return 0
@@ -248,6 +251,7 @@ def _retry_errored(store: ArtifactStore, run_id: str, retry_errors: str) -> int:
     store.reopen_stage(run_id, "generate", {r["gen_id"] for r in todo})
     return len(todo)
 
+# %% ../nbs/05_pipeline.ipynb #1db0a42d
 def generate(store: ArtifactStore, run_id: str, teacher: Teacher, profile: DecodeProfile, batch_size: int = 32,
              progress: bool = False,
              retry_errors: str = "auto",  # rerun: retry errored rows: auto (network/auth/server), all, none
@@ -527,11 +531,13 @@ def task_of(cfg: PipelineConfig) -> Task:
     "The task a config names: the user's data when `data.path` is set, else the bundled `task`."
     return user_task(cfg.data) if cfg.data.path else get_task(cfg.task)
 
+# %% ../nbs/05_pipeline.ipynb #9c96feb2
 def start_run(store: ArtifactStore, cfg: PipelineConfig, task: Task | None = None) -> str:
     "Create (or find, for a named run) the run a config describes; returns its id."
     return store.create_run(cfg.run_id, config={k: v for k, v in config_to_dict(cfg).items() if k != "run_id"},
                             prefix=f"{(task or task_of(cfg)).name}-run")
 
+# %% ../nbs/05_pipeline.ipynb #9d4d15b0
 def run_pipeline(store: ArtifactStore, cfg: PipelineConfig, teacher: Teacher, progress: bool = False,
                  task: Task | None = None,  # the config's task, when the caller has built it already
                  retry_errors: str = "auto") -> str:  # see `generate`
@@ -553,4 +559,3 @@ def run_pipeline(store: ArtifactStore, cfg: PipelineConfig, teacher: Teacher, pr
         select(store, run, **vars(cfg.select))
         export(store, run)
     return run
-

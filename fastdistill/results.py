@@ -22,6 +22,7 @@ __all__ = ['STUDIES', 'FINGERPRINT', 'RESULTS_DIR', 'ResultsError', 'Study', 'ar
 class ResultsError(ValueError):
     "A results file that is missing, malformed or from another study; the message names the file and the field."
 
+# %% ../nbs/15_results.ipynb #fb2fdea5
 @dataclass
 class Study:
     "A recorded table as a function: `run(**config)` returns its rows; `profiles` names each profile's config."
@@ -40,6 +41,7 @@ class Study:
             raise ResultsError(f"{self.name}: unknown config key(s) {bad}; known: {list(self.profiles[profile])}")
         return {**self.profiles[profile], **(overrides or {})}
 
+# %% ../nbs/15_results.ipynb #9f540d24
 def arms_over_seeds(train: Callable, seeds, arms, keep: dict | None = None, desc: str = "arms",
                     progress: bool = False) -> list:
     "`train(arm, seed) -> (row, history)` for every seed, then every arm; `keep[(arm, seed)]` gets each history."
@@ -78,6 +80,7 @@ def _cpu_model() -> str:
     except OSError: pass
     return platform.processor() or platform.machine()
 
+# %% ../nbs/15_results.ipynb #5c0d08cb
 def _git_commit(root: Path | None = None) -> str | None:
     "The checkout's short commit (`+dirty` when the package differs from it: `:/` = from the top, whatever `root` is)."
     try:
@@ -88,6 +91,7 @@ def _git_commit(root: Path | None = None) -> str | None:
         return (c + ("+dirty" if dirty else "")) or None
     except (OSError, subprocess.SubprocessError): return None
 
+# %% ../nbs/15_results.ipynb #dd243660
 def machine_info(root: Path | None = None) -> dict:
     "Version, commit, threads and machine of this process, for a results file."
     import torch
@@ -106,6 +110,7 @@ def results_path(name: str, profile: str, root: str | Path | None = None) -> Pat
         root = s.parent if s else Path.cwd()
     return Path(root)/RESULTS_DIR/f"{name}-{profile}.json"
 
+# %% ../nbs/15_results.ipynb #eddeeb2c
 def write_results(path: str | Path, study: Study, profile: str, config: dict, rows: list, wall_s: float,
                   root: Path | None = None, machine: dict | None = None) -> Path:  # machine: default this process's
     "Store a study's rows with their config, seeds, version, commit and machine (atomic; NaN is refused)."
@@ -137,17 +142,20 @@ def read_results(path: str | Path, study: str | None = None) -> dict:
 # %% ../nbs/15_results.ipynb #5c7a0046
 def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
 
+# %% ../nbs/15_results.ipynb #a1eb7013
 def _check_tol(tol) -> float:
     "`tol` if it is a finite number ≥ 0 (NaN would make every comparison pass), else a ResultsError."
     if not _num(tol) or not math.isfinite(tol) or tol < 0:
         raise ResultsError(f"tol must be a finite number ≥ 0, got {tol!r}")
     return tol
 
+# %% ../nbs/15_results.ipynb #7924eb59
 def _same_number(a, b, tol: float) -> bool:
     "Equal within `tol`; a NaN equals nothing, an infinity only itself."
     if not (math.isfinite(a) and math.isfinite(b)): return a == b
     return abs(a - b) <= tol
 
+# %% ../nbs/15_results.ipynb #5ad9e9c6
 def diff_rows(stored: list, fresh: list, keys, tol: float = 0.0,
               timings: Sequence = ()) -> list:  # columns whose values are not compared (only their presence)
     "Every difference between two lists of rows matched on `keys`, as readable lines (empty: identical)."
@@ -235,6 +243,7 @@ def recorded(name: str, profile: str = "full", root: str | Path | None = None) -
     p = results_path(name, profile, root)
     return read_results(p, name) if p.exists() else None
 
+# %% ../nbs/15_results.ipynb #f505c1ca
 def provenance(doc: dict) -> str:
     "How the stored numbers were made and how to make them again, in one line."
     m = doc["machine"]
@@ -243,12 +252,14 @@ def provenance(doc: dict) -> str:
             f"{m.get('torch')} · fastdistill {m.get('fastdistill')} at commit {m.get('commit')} · written "
             f"{doc.get('written')}")
 
+# %% ../nbs/15_results.ipynb #6a42686a
 def mean_std(rows: list, by, values, digits: int = 4):
     "A pandas table: for each group of `by`, each value's mean and standard deviation over the rows (seeds)."
     import pandas as pd
     by = [by] if isinstance(by, str) else list(by)
     return pd.DataFrame(rows).groupby(by, sort=False)[list(values)].agg(["mean", "std"]).round(digits)
 
+# %% ../nbs/15_results.ipynb #405db683
 def compare_arms(rows: list, arm: str, metric: str, pairs) -> dict:
     "`compare_seeds` for each (a, b) in `pairs`, from rows with an `arm` column, a `seed` column and `metric`."
     per = {}
@@ -257,4 +268,3 @@ def compare_arms(rows: list, arm: str, metric: str, pairs) -> dict:
     missing = sorted({x for p in pairs for x in p} - set(per))
     if missing: raise ResultsError(f"compare_arms: no rows with {arm} in {missing}; have {sorted(per)}")
     return {(a, b): compare_seeds(per[a], per[b], a, b) for a, b in pairs}
-

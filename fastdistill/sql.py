@@ -192,6 +192,7 @@ def sql_sandbox(limits: SqlLimits | None = None) -> SqlSandbox:
             _SANDBOX = SqlSandbox(limits)
         return _SANDBOX
 
+# %% ../nbs/01a_sql.ipynb #6703db09
 def execute_sql(db_path: str | Path, sql: str, timeout: float = 1.0, max_rows: int = 10_000) -> ExecResult:
     "Run `sql` read-only in the SQL worker, with a deadline, memory and size caps and an allow-list authorizer."
     if not timeout > 0: raise ValueError(f"execute_sql: timeout must be positive, got {timeout}")

@@ -47,6 +47,7 @@ class ImageData:
             return {"x": self.X[idx], "labels": self.y[idx]}
         return draw
 
+# %% ../nbs/18_synthetic.ipynb #a4bf0c4e
 def digits_data() -> ImageData:
     "The bundled digits task's train, valid and test splits (pixels scaled to 0–1)."
     t = get_task("digits")
@@ -68,10 +69,12 @@ def digits_net(arch: str | nn.Module = "student", seed: int = 0) -> nn.Module:
         if isinstance(m, nn.Dropout): m.p = 0.0
     return net
 
+# %% ../nbs/18_synthetic.ipynb #67e74f02
 def arch_name(arch: str | nn.Module) -> str:
     "A zoo size's name, or your module's class and a hash of its structure (for run configs)."
     return arch if isinstance(arch, str) else f"{type(arch).__name__}-{sha256_hex(repr(arch))[:8]}"
 
+# %% ../nbs/18_synthetic.ipynb #6cf10fd6
 def init_params(net: nn.Module) -> dict:
     "The network's parameters as a name → tensor dict (detached copies), the start of a functional run."
     return {k: v.detach().clone() for k, v in net.named_parameters()}
@@ -143,6 +146,7 @@ def random_subset(y: Tensor, ipc: int, seed: int = 0) -> Tensor:
         out.append(idx[torch.randperm(len(idx), generator=g)[:ipc]])
     return torch.cat(out)
 
+# %% ../nbs/18_synthetic.ipynb #2909551b
 def k_centers(X: Tensor, y: Tensor, ipc: int) -> Tensor:
     "Greedy k-center per class in pixel space: start nearest the class mean, then always the farthest example."
     out = []
@@ -214,6 +218,7 @@ class EpochSnapshots(Callback):
     def on_step_end(self, d, step, logs):
         if (step + 1) % self.every == 0: self._take(d)
 
+# %% ../nbs/18_synthetic.ipynb #47420e6d
 def train_expert(data: ImageData, arch: str | nn.Module, seed: int, epochs: int, lr: float = 0.1,
                  batch_size: int = 64) -> list:
     "Train a fresh `arch` network with plain SGD at a constant rate; its parameters at epochs 0..epochs."
@@ -286,6 +291,7 @@ def save_synthetic_set(store: ArtifactStore, images: Tensor, labels: Tensor,
     store.write_stage(run_id, SYNTHETIC_STAGE, rows)
     return run_id
 
+# %% ../nbs/18_synthetic.ipynb #d24d4eaf
 def load_synthetic_set(store: ArtifactStore, run_id: str) -> tuple:
     "(images, labels, the run's config) of a stored synthetic set, in stored order."
     cfg = store.run_info(run_id)["config"]
@@ -324,6 +330,7 @@ def nearest_real(images: Tensor, X: Tensor, k: int = 5) -> tuple:
     dist, idx = d.topk(min(k, len(X)), largest=False)
     return dist, idx
 
+# %% ../nbs/18_synthetic.ipynb #e1cac72f
 def _pixels_html(x: Tensor, side: int = 8, cell: int = 7) -> str:
     "An image as a small HTML table of grey cells (no image library needed)."
     v = (1 - x.detach().clamp(0, 1).view(side, side)) * 255
@@ -331,6 +338,7 @@ def _pixels_html(x: Tensor, side: int = 8, cell: int = 7) -> str:
                                     f'{int(g)},{int(g)})"></td>' for g in r) + "</tr>" for r in v.tolist())
     return f'<table style="border-collapse:collapse;display:inline-table;margin:2px">{rows}</table>'
 
+# %% ../nbs/18_synthetic.ipynb #141dc421
 def nearest_html(images: Tensor, labels: Tensor, X: Tensor, y: Tensor, i: int, k: int = 5) -> str:
     "Synthetic image i beside its k nearest real examples, each with its label and distance."
     dist, idx = nearest_real(images[i:i + 1], X, k)

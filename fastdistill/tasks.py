@@ -19,9 +19,9 @@ from .core import (FieldErrors, atomic_write_text, canonical_json, excerpt, load
 
 # %% auto #0
 __all__ = ['TASKS', 'SQL_SCHEMAS', 'TOPICS', 'register_task', 'get_task', 'TrainConfig', 'Task', 'as_task', 'strip_wrappers',
-           'GenerationTask', 'build_database', 'schema_text', 'Text2SQL', 'extract_answer', 'Arith', 'Topics', 'Corpus',
-           'Digits', 'TaskDataError', 'read_rows', 'PromptCompletion', 'check_sqlite_file', 'UserText2SQL',
-           'DataConfig', 'user_task']
+           'GenerationTask', 'build_database', 'schema_text', 'Text2SQL', 'extract_answer', 'Arith',
+           'accuracy_and_macro_f1', 'Topics', 'Corpus', 'Digits', 'TaskDataError', 'read_rows', 'PromptCompletion',
+           'check_sqlite_file', 'UserText2SQL', 'DataConfig', 'user_task']
 
 # %% ../nbs/02_tasks.ipynb #d09590e9
 TASKS: dict = {}
@@ -139,11 +139,13 @@ def pretrain_texts(self: Task, split: str = "train") -> list:
     "Unlabelled text a zoo encoder is pretrained on with masked-LM before it learns the task (default: `texts`)."
     return self.texts(split)
 
+# %% ../nbs/02_tasks.ipynb #bd9a9da7
 @patch
 def pretrain_config(self: Task, profile: str) -> TrainConfig:
     "The masked-LM pretraining budget in a profile; tasks without one say so."
     return _budget(self, self.pretrain_configs, "masked-LM pretraining", profile)
 
+# %% ../nbs/02_tasks.ipynb #60b72304
 @patch
 def finetune_config(self: Task, profile: str) -> TrainConfig:
     "The budget for fine-tuning a pretrained encoder on the labels (the task's own, else its zoo training budget)."
@@ -445,23 +447,7 @@ class Text2SQL(GenerationTask):
         if not p.exists(): build_database(db_id, p, self.seed)
         return p
 
-    def build(self) -> list:
-        rows, seen = [], set()
-        for db_id, s in SQL_SCHEMAS.items():
-            data = _db_rows(db_id, self.seed)
-            mem = sqlite3.connect(":memory:")
-            _fill_database(mem, db_id, self.seed)
-            rng = random.Random(f"text2sql-questions:{db_id}:{self.seed}")
-            for d in range(self.draws):
-                gens = [(f"{side}.{n}", p, q)
-                        for side in "ab" for n, p, q in _single_templates(s[side], data[s[side]["table"]], rng)]
-                gens += list(_join_templates(s, data, rng))
-                for tname, paras, sql in gens:
-                    q = rng.choice(paras)
-                    if (db_id, q) in seen or not mem.execute(sql).fetchall(): continue  # keep only answerable questions
-                    seen.add((db_id, q))
-                    rows.append(self.make_row({"db_id": db_id, "question": q}, sql, template=tname))
-        return rows
+    def build(self) -> list: return _text2sql_rows(self)
 
     def prompt(self, row: Mapping, with_schema: bool = False) -> str:
         "`db: <id> | <question> | sql:` (optionally with the schema, for models that have not memorised it)."
@@ -483,6 +469,27 @@ class Text2SQL(GenerationTask):
         out = super().write_files(folder)
         for db_id in SQL_SCHEMAS: build_database(db_id, out/"databases"/f"{db_id}.sqlite", self.seed)
         return out
+
+# %% ../nbs/02_tasks.ipynb #67b1bcf6
+def _text2sql_rows(task: Text2SQL) -> list:
+    "Every answerable question of every template, drawn `task.draws` times per template and entity."
+    self = task
+    rows, seen = [], set()
+    for db_id, s in SQL_SCHEMAS.items():
+        data = _db_rows(db_id, self.seed)
+        mem = sqlite3.connect(":memory:")
+        _fill_database(mem, db_id, self.seed)
+        rng = random.Random(f"text2sql-questions:{db_id}:{self.seed}")
+        for d in range(self.draws):
+            gens = [(f"{side}.{n}", p, q)
+                    for side in "ab" for n, p, q in _single_templates(s[side], data[s[side]["table"]], rng)]
+            gens += list(_join_templates(s, data, rng))
+            for tname, paras, sql in gens:
+                q = rng.choice(paras)
+                if (db_id, q) in seen or not mem.execute(sql).fetchall(): continue  # keep only answerable questions
+                seen.add((db_id, q))
+                rows.append(self.make_row({"db_id": db_id, "question": q}, sql, template=tname))
+    return rows
 
 # %% ../nbs/02_tasks.ipynb #f25ad1b6
 _WRITE = re.compile(r"\b(insert|update|delete|drop|create|alter|attach|pragma|replace|vacuum)\b", re.I)
@@ -629,6 +636,18 @@ _FILLER = ("the a of and to in is was for on that with as it at by from this hav
            "report news story plan idea").split()
 TOPICS = list(_TOPIC_WORDS)
 
+# %% ../nbs/02_tasks.ipynb #e6d8ecdb
+def accuracy_and_macro_f1(predictions: Sequence[int], targets: Sequence[int], n_classes: int) -> dict:
+    "n, accuracy and macro-F1 (the mean of the per-class F1, 0 for a class never predicted nor present)."
+    acc = sum(int(p) == y for p, y in zip(predictions, targets)) / max(len(targets), 1)
+    f1s = []
+    for c in range(n_classes):
+        tp = sum(int(p) == c and y == c for p, y in zip(predictions, targets))
+        fp = sum(int(p) == c and y != c for p, y in zip(predictions, targets))
+        fn = sum(int(p) != c and y == c for p, y in zip(predictions, targets))
+        f1s.append(2 * tp / max(2 * tp + fp + fn, 1))
+    return {"n": len(targets), "accuracy": acc, "macro_f1": sum(f1s) / len(f1s)}
+
 # %% ../nbs/02_tasks.ipynb #ae7d5708
 @register_task
 class Topics(Task):
@@ -689,15 +708,7 @@ class Topics(Task):
     def score(self, predictions: Sequence[int], rows: Sequence[Mapping]) -> dict:
         "Accuracy and macro-F1."
         _check_predictions(self.name, predictions, rows)
-        ys = [r["target"] for r in rows]
-        acc = sum(int(p) == y for p, y in zip(predictions, ys)) / max(len(ys), 1)
-        f1s = []
-        for c in range(len(TOPICS)):
-            tp = sum(int(p) == c and y == c for p, y in zip(predictions, ys))
-            fp = sum(int(p) == c and y != c for p, y in zip(predictions, ys))
-            fn = sum(int(p) != c and y == c for p, y in zip(predictions, ys))
-            f1s.append(2 * tp / max(2 * tp + fp + fn, 1))
-        return {"n": len(ys), "accuracy": acc, "macro_f1": sum(f1s) / len(f1s)}
+        return accuracy_and_macro_f1(predictions, [r["target"] for r in rows], len(TOPICS))
 
 # %% ../nbs/02_tasks.ipynb #12170765
 @register_task
@@ -884,6 +895,7 @@ def _sqlite_ok(path: str, mtime_ns: int) -> str | None:
     except sqlite3.Error as e: return f"cannot be opened as SQLite ({e})"
     return None if n else "has no tables"
 
+# %% ../nbs/02_tasks.ipynb #64a70cca
 def check_sqlite_file(path: Path) -> Path:
     "`path` if it is a readable SQLite database with at least one table, else a TaskDataError naming the file."
     if why := _sqlite_ok(str(path), path.stat().st_mtime_ns): raise TaskDataError(f"database file {path}: {why}")

@@ -91,6 +91,7 @@ def check_candidate(c: dict, vocab_size: int | None = None,  # ids must be below
                 return f"token {pos}: id {t!r} is outside the vocabulary ({vocab_size or 'ids ≥ 0'})"
     return None
 
+# %% ../nbs/04_teachers.ipynb #73182995
 def error_class(error: str | None) -> str | None:
     "auth | rate_limit | server | network | malformed | client | other, from a recorded error text."
     if not error: return None
@@ -336,6 +337,7 @@ def _get(x, name, default=None):
     if v is None: v = (getattr(x, "model_extra", None) or {}).get(name, default)
     return default if v is None else v
 
+# %% ../nbs/04_teachers.ipynb #ca8cb075
 def _logprob_steps(lp) -> list:
     "(token, id, logprob, [(token, id, logprob)…]) per generated token, from any of the three response shapes."
     if lp is None: return []
@@ -382,6 +384,7 @@ def _retry_after(response) -> float:
     try: return max(0.0, email.utils.parsedate_to_datetime(v).timestamp() - time.time())
     except (TypeError, ValueError, IndexError): return 0.0
 
+# %% ../nbs/04_teachers.ipynb #3d580b68
 @patch
 async def _one(self: OpenAITeacher, client, sem, prompt: str, profile: DecodeProfile) -> list:
     import openai, httpx
@@ -534,6 +537,7 @@ def _tokenizer_key(cfg, task):
     except (OSError, ValueError) as e:
         raise TeacherError(f"teacher.tokenizer {cfg.tokenizer!r}: no loadable tokenizer there ({type(e).__name__})")
 
+# %% ../nbs/04_teachers.ipynb #71ef9d66
 def _hf_tokenizer(cfg, task):
     from transformers import AutoTokenizer
     try: tok = AutoTokenizer.from_pretrained(cfg.path, local_files_only=True)
@@ -542,15 +546,18 @@ def _hf_tokenizer(cfg, task):
     ensure_pad_token(tok, cfg.pad_token, "teacher")
     return tok
 
+# %% ../nbs/04_teachers.ipynb #d59df1e8
 def _openai(cfg, task, store):
     tok = _tokenizer_key(cfg, task)
     return OpenAITeacher(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, endpoint=cfg.endpoint,
                          concurrency=cfg.concurrency, max_retries=cfg.max_retries, timeout=cfg.timeout, tokenizer=tok,
                          request_token_ids=cfg.request_token_ids)
 
+# %% ../nbs/04_teachers.ipynb #03e38c6e
 def _hf(cfg, task, store):
     return HFTeacher.from_pretrained(cfg.path, dtype=cfg.dtype, device=cfg.device, pad_token=cfg.pad_token)
 
+# %% ../nbs/04_teachers.ipynb #084dac0d
 def _cached(cfg, task, store):
     t = CachedTeacher(store, cfg.run_id)
     t.tokenizer = _tokenizer_key(cfg, task)

@@ -92,6 +92,7 @@ def _malform(data: bytes, fault: str) -> bytes:
                 if fault == "oov_id": c0["id"] = 99999999
     return json.dumps(d).encode()  # NaN is written as the bare token NaN, as some servers do
 
+# %% ../nbs/14_testing.ipynb #b79f6912
 @patch
 def __enter__(self: FaultProxy):
     from http.server import BaseHTTPRequestHandler
@@ -201,69 +202,81 @@ class serve_teacher:
         self.in_flight = self.max_in_flight = 0  # completion requests being served now / at most at once
         self._count = threading.Lock()
 
-    def answer(self, prompt: str, prof: DecodeProfile) -> list:
-        "The model's candidates for one request (replayed when `cache` is on and the request was seen)."
-        key = (prompt, prof.key()) if self.cache else None
-        if key in self._answers: return self._answers[key]
-        with self._lock: cands = self.teacher.generate([prompt], prof)[0]
-        self.computed += 1
-        if key is not None: self._answers[key] = cands
-        return cands
+# %% ../nbs/14_testing.ipynb #6d2bcd28
+@patch
+def answer(self: serve_teacher, prompt: str, prof: DecodeProfile) -> list:
+    "The model's candidates for one request (replayed when `cache` is on and the request was seen)."
+    key = (prompt, prof.key()) if self.cache else None
+    if key in self._answers: return self._answers[key]
+    with self._lock: cands = self.teacher.generate([prompt], prof)[0]
+    self.computed += 1
+    if key is not None: self._answers[key] = cands
+    return cands
 
-    def warm(self, prompts: Sequence[str], prof: DecodeProfile) -> None:
-        "Compute and keep the answers to these requests (needs `cache`)."
-        if not self.cache: raise ValueError("serve_teacher.warm needs cache=True")
-        for p in prompts: self.answer(p, prof)
-    @property
-    def url(self) -> str: return f"http://127.0.0.1:{self.port}/v1"
-    def __enter__(self):
-        from http.server import BaseHTTPRequestHandler
-        srv = self
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def log_message(self, *a): pass
-            def _reply(self, code, obj):
-                b = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(b)))
-                self.end_headers(); self.wfile.write(b)
-            def do_GET(self):
-                if urlsplit(self.path).path.rstrip("/") in ("/v1/models", "/health"):
-                    return self._reply(200, {"object": "list", "data": [{"id": srv.model_name, "object": "model"}]})
-                self._reply(404, {"error": {"message": "not found"}})
-            def do_POST(self):
-                if urlsplit(self.path).path.rstrip("/") != "/v1/completions":
-                    return self._reply(404, {"error": {"message": f"no route {self.path}"}})
-                try: req = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                except ValueError: return self._reply(400, {"error": {"message": "bad JSON"}})
-                prof = DecodeProfile(temperature=float(req.get("temperature") or 0), top_p=float(req.get("top_p") or 1),
-                                     max_tokens=int(req.get("max_tokens") or 16), n=int(req.get("n") or 1),
-                                     seed=int(req.get("seed") or 0),
-                                     top_logprobs=int(req.get("logprobs") or 0))
-                with srv._count:
-                    srv.in_flight += 1; srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
-                try:
-                    cands = srv.answer(req["prompt"], prof)
-                    if srv.latency: time.sleep(srv.latency)
-                finally:
-                    with srv._count: srv.in_flight -= 1
-                choices = []
-                for i, c in enumerate(cands):
-                    ch = {"index": i, "text": c["text"], "finish_reason": c["finish_reason"]}
-                    if prof.top_logprobs: ch["logprobs"] = logprobs_payload(srv.teacher.tokenizer, c, srv.shape)
-                    choices.append(ch)
-                self._reply(200, {"id": "cmpl-local", "object": "text_completion", "created": int(time.time()),
-                                  "model": srv.model_name, "choices": choices,
-                                  "usage": {"prompt_tokens": 0,
-                                            "completion_tokens": sum(len(c["token_ids"]) for c in cands),
-                                  "total_tokens": 0}})
-        self.server = _Server(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-    def __exit__(self, *exc): self.server.shutdown(); self.server.server_close()
+# %% ../nbs/14_testing.ipynb #3a80d3cb
+@patch
+def warm(self: serve_teacher, prompts: Sequence[str], prof: DecodeProfile) -> None:
+    "Compute and keep the answers to these requests (needs `cache`)."
+    if not self.cache: raise ValueError("serve_teacher.warm needs cache=True")
+    for p in prompts: self.answer(p, prof)
+
+# %% ../nbs/14_testing.ipynb #0e4eb95f
+@patch(as_prop=True)
+def url(self: serve_teacher) -> str: return f"http://127.0.0.1:{self.port}/v1"
+
+# %% ../nbs/14_testing.ipynb #1d3c3bf6
+@patch
+def __enter__(self: serve_teacher):  # noqa: F811 (fastcore's patch names the method after the function)
+    from http.server import BaseHTTPRequestHandler
+    srv = self
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        def log_message(self: serve_teacher, *a): pass
+        def _reply(self, code, obj):
+            b = json.dumps(obj).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers(); self.wfile.write(b)
+        def do_GET(self):
+            if urlsplit(self.path).path.rstrip("/") in ("/v1/models", "/health"):
+                return self._reply(200, {"object": "list", "data": [{"id": srv.model_name, "object": "model"}]})
+            self._reply(404, {"error": {"message": "not found"}})
+        def do_POST(self):
+            if urlsplit(self.path).path.rstrip("/") != "/v1/completions":
+                return self._reply(404, {"error": {"message": f"no route {self.path}"}})
+            try: req = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            except ValueError: return self._reply(400, {"error": {"message": "bad JSON"}})
+            prof = DecodeProfile(temperature=float(req.get("temperature") or 0), top_p=float(req.get("top_p") or 1),
+                                 max_tokens=int(req.get("max_tokens") or 16), n=int(req.get("n") or 1),
+                                 seed=int(req.get("seed") or 0),
+                                 top_logprobs=int(req.get("logprobs") or 0))
+            with srv._count:
+                srv.in_flight += 1; srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+            try:
+                cands = srv.answer(req["prompt"], prof)
+                if srv.latency: time.sleep(srv.latency)
+            finally:
+                with srv._count: srv.in_flight -= 1
+            choices = []
+            for i, c in enumerate(cands):
+                ch = {"index": i, "text": c["text"], "finish_reason": c["finish_reason"]}
+                if prof.top_logprobs: ch["logprobs"] = logprobs_payload(srv.teacher.tokenizer, c, srv.shape)
+                choices.append(ch)
+            self._reply(200, {"id": "cmpl-local", "object": "text_completion", "created": int(time.time()),
+                              "model": srv.model_name, "choices": choices,
+                              "usage": {"prompt_tokens": 0,
+                                        "completion_tokens": sum(len(c["token_ids"]) for c in cands),
+                              "total_tokens": 0}})
+    self.server = _Server(("127.0.0.1", self.port), Handler)
+    self.server.daemon_threads = True
+    self.port = self.server.server_address[1]
+    threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    return self
+
+# %% ../nbs/14_testing.ipynb #0e68a766
+@patch
+def __exit__(self: serve_teacher, *exc): self.server.shutdown(); self.server.server_close()
 
 # %% ../nbs/14_testing.ipynb #3203e4e1
 _WORDS = "red blue green gold pink gray black white cyan lime teal navy plum rose sand snow".split()

@@ -129,6 +129,7 @@ def _cached(folder: Path, retrain: bool, load: Callable, train: Callable, profil
             warnings.warn(f"zoo cache entry {folder} is corrupted ({problem}); retraining it")
         with torch_threads(QUICK_THREADS if profile == "quick" else None): return train()
 
+# %% ../nbs/13_zoo.ipynb #9a2f5ed2
 def _write_entry(folder: Path, model: nn.Module, tokenizer, info: dict):
     "Save weights, tokenizer and zoo.json (with every file's SHA-256) as one atomic directory."
     with atomic_directory(folder) as tmp:
@@ -136,6 +137,7 @@ def _write_entry(folder: Path, model: nn.Module, tokenizer, info: dict):
         info["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         atomic_write_text(tmp/"zoo.json", json.dumps(info, indent=1, sort_keys=True))
 
+# %% ../nbs/13_zoo.ipynb #53da4b37
 def get_teacher(task: str,  # a bundled task name
                 size: str = "teacher",  # a named size of the task's family
                 profile: str | None = None,  # quick|full (default: the profile setting)
@@ -154,7 +156,6 @@ def get_teacher(task: str,  # a bundled task name
         return ZooModel(model, tok, task, size, profile, folder, info)
     return _cached(folder, retrain, load,
                    lambda: _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress), profile)
-
 
 # %% ../nbs/13_zoo.ipynb #d5f5d592
 def _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress) -> ZooModel:
@@ -264,6 +265,7 @@ class DigitsVAE(nn.Module):
         mu, logvar = self.encode(x)
         return self.decoder(mu + (0.5 * logvar).exp() * torch.randn_like(mu))
 
+# %% ../nbs/13_zoo.ipynb #99b2094b
 def elbo_term(beta: float = 1.0) -> LossTerm:
     "Negative ELBO per image: Bernoulli reconstruction (summed over pixels) + β KL(q(z|x) ‖ N(0, I))."
     def fn(s):

@@ -271,7 +271,7 @@ MUTANTS = [
       "fastdistill/eval.py", "sa, sb = seed_spread({s: a[s] for s in seeds}), seed_spread({s: b[s] for s in seeds})",
       "sa, sb = seed_spread(a), seed_spread(b)"),
     M("seeds", "diff-one-direction", "a reproduced value that went up is not reported",
-      "fastdistill/results.py", "if abs(ra[c] - rb[c]) > tol:", "if ra[c] - rb[c] > tol:"),
+      "fastdistill/results.py", "return abs(a - b) <= tol", "return a - b <= tol"),
     M("seeds", "diff-misses-new-rows", "rows only the fresh run has are not reported",
       "fastdistill/results.py", 'for k in b.keys() - a.keys(): out.append(f"{name(k)}: only in the fresh results")', ""),
     # reliability (nbs/01_artifacts, 05_pipeline, 10_losses): the guards a crash, a second writer or a bad reply meet

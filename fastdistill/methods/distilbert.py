@@ -30,6 +30,7 @@ def soft_ce_term(name: str = "soft_ce", temperature: float = 2.0, weight: float 
                                   temperature=temperature)
     return LossTerm(name, fn, weight, ("student.logits", "teacher.logits", labels), {"temperature": temperature})
 
+# %% ../../nbs/methods/distilbert.ipynb #196f89c9
 def hidden_cosine_term(name: str = "cos", weight: float = 1.0, student_layer: int = -1,
                        teacher_layer: int = -1) -> LossTerm:
     "DistilBERT's L_cos: 1 − cosine between student and teacher hidden states (last blocks), over non-padding tokens."
@@ -37,6 +38,7 @@ def hidden_cosine_term(name: str = "cos", weight: float = 1.0, student_layer: in
     return LossTerm(name, lambda s: cosine_hidden(s[s_sig], s[t_sig], s["batch.attention_mask"]), weight,
                     (s_sig, t_sig, "batch.attention_mask"))
 
+# %% ../../nbs/methods/distilbert.ipynb #d5f8454f
 def distilbert_terms(temperature: float = 2.0, w_ce: float = 5.0, w_mlm: float = 2.0, w_cos: float = 1.0) -> list:
     "The triple loss w_ce·L_ce + w_mlm·L_mlm + w_cos·L_cos (defaults: the weights and τ of the authors' training run)."
     terms = [soft_ce_term(temperature=temperature, weight=w_ce)] if w_ce else []
@@ -88,6 +90,7 @@ def train_distilbert(arm: str, seed: int, teacher_mlm: nn.Module, data: EncoderD
     clf, hist["finetune"] = finetune_encoder(encoder, tok, finetune_steps, size=size, seed=seed, batches=data.finetune)
     return row | score_student(clf, data), hist
 
+# %% ../../nbs/methods/distilbert.ipynb #c258a852
 def distilbert_table(seeds: list, general_steps: int, finetune_steps: int, batch_size: int = 32, eval_limit: int = 0,
                      keep: dict | None = None, progress: bool = False) -> list:
     "The recorded table: the teacher's row, then every arm on every seed (student-3, the zoo's quick encoders)."
@@ -104,4 +107,3 @@ STUDY = register_study(Study(
     keys=("method", "seed"), timings=("ms_b1", "ms_b32"),
     claim="DistilBERT vs random init isolates the teacher-layer initialisation (same triple loss and budget); "
           "DistilBERT vs MLM only isolates the distillation terms (same initialisation and budget)"))
-

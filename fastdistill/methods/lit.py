@@ -96,6 +96,7 @@ def lit_teacher(data: DigitsTransfer, steps: int, seed: int = 100) -> ResidualML
     Distiller(teacher, [sft_term("ce")], lr=3e-3, seed=seed, progress=False).fit(full.batches(), steps)
     return teacher.eval()
 
+# %% ../../nbs/methods/lit.ipynb #b93ea77b
 def lit_table(seeds: list, teacher_steps: int, lit_steps: int, ft_steps: int, keep: dict | None = None,
               progress: bool = False) -> list:
     "The recorded table: the teacher's row, then LIT + FT, KD only and scratch per seed; `keep` gets histories."

@@ -25,6 +25,7 @@ def attention_term(weight: float = 1.0, student_layer: int = -1, teacher_layer: 
     return LossTerm(name, lambda s: minilm_attention_kl(s[s_sig], s[t_sig], s["batch.attention_mask"]), weight,
                     (s_sig, t_sig, "batch.attention_mask"))
 
+# %% ../../nbs/methods/minilm.ipynb #c577590b
 def value_relation_term(n_heads: int, weight: float = 1.0, student_layer: int = -1, teacher_layer: int = -1,
                         name: str = "vr") -> LossTerm:
     """MiniLM's L_VR: KL(teacher ‖ student) between the value relations softmax(V_h V_hᵀ / √d_h) of each attention
@@ -33,10 +34,10 @@ def value_relation_term(n_heads: int, weight: float = 1.0, student_layer: int = 
     return LossTerm(name, lambda s: relation_kl(s[s_sig][2], s[t_sig][2], n_heads, s["batch.attention_mask"]),
                     weight, (s_sig, t_sig, "batch.attention_mask"))
 
+# %% ../../nbs/methods/minilm.ipynb #84e28a20
 def minilm_terms(n_heads: int) -> list:
     "MiniLM's loss L_AT + L_VR on the last blocks of student and teacher (which have `n_heads` heads each)."
     return [attention_term(), value_relation_term(n_heads)]
-
 
 # %% ../../nbs/methods/minilm.ipynb #81d7654d
 MINILM_ARMS = ("MiniLM via assistant", "MiniLM direct", "fine-tune only")
@@ -50,6 +51,7 @@ def _relation_student(size: str, source: nn.Module | None, data: EncoderData, st
                           lr=lr, seed=seed, log_every=1)
     return student, hist
 
+# %% ../../nbs/methods/minilm.ipynb #b61d43d2
 def train_minilm(arm: str, seed: int, teacher: nn.Module, data: EncoderData, distil_steps: int, finetune_steps: int,
                  distil_lr: float = 2e-3, finetune_lr: float = 3e-3, size: str = "student-2",
                  assistant: str = "assistant") -> tuple:
@@ -66,6 +68,7 @@ def train_minilm(arm: str, seed: int, teacher: nn.Module, data: EncoderData, dis
                                              seed=seed, batches=data.finetune)
     return {"method": arm, "seed": seed, **score_student(clf, data), "relation_kl_to_teacher": sum(gap.values())}, hist
 
+# %% ../../nbs/methods/minilm.ipynb #c3f55a3c
 def minilm_table(seeds: list, distil_steps: int, finetune_steps: int, batch_size: int = 32, eval_limit: int = 0,
                  keep: dict | None = None, progress: bool = False) -> list:
     "The recorded table: the teacher's row, then every arm on every seed (student-2; the zoo's quick teacher)."
@@ -81,4 +84,3 @@ STUDY = register_study(Study(
     keys=("method", "seed"), timings=("ms_b1", "ms_b32"),
     claim="MiniLM via assistant vs MiniLM direct isolates the teacher assistant (same student, loss and student "
           "budget; the assistant's own stage is extra); MiniLM direct vs fine-tune only isolates the relation stage"))
-

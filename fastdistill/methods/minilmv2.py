@@ -24,6 +24,7 @@ def upper_middle_block(n_blocks: int) -> int:
     "The 0-based block at 7/8 of the depth (BERT-large: block 21 of 24, counted from 1), MiniLMv2's for large teachers."
     return max(0, round(n_blocks * 7 / 8) - 1)
 
+# %% ../../nbs/methods/minilmv2.ipynb #8bd8aa89
 def qkv_relation_terms(n_relation_heads: int, teacher_layer: int = -1, student_layer: int = -1,
                        weight: float = 1.0) -> list:
     """MiniLMv2's loss as three terms "qq", "kk", "vv": KL(teacher ‖ student) between the self-relations
@@ -35,7 +36,6 @@ def qkv_relation_terms(n_relation_heads: int, teacher_layer: int = -1, student_l
                                                           s["batch.attention_mask"]),
                         weight, (s_sig, t_sig, "batch.attention_mask"))
     return [term(i) for i in range(3)]
-
 
 # %% ../../nbs/methods/minilmv2.ipynb #5e2616d0
 # arm → (relation heads, teacher block: "last" or "upper-middle"); "fine-tune only" has no relation stage
@@ -60,6 +60,7 @@ def train_minilmv2(arm: str, seed: int, teacher: nn.Module, data: EncoderData, d
                                              seed=seed, batches=data.finetune)
     return {"method": arm, "seed": seed, **score_student(clf, data), "relation_kl_to_teacher": sum(gap.values())}, hist
 
+# %% ../../nbs/methods/minilmv2.ipynb #ed4c4429
 def minilmv2_table(seeds: list, distil_steps: int, finetune_steps: int, batch_size: int = 32, eval_limit: int = 0,
                    keep: dict | None = None, progress: bool = False) -> list:
     "The recorded table: the teacher's row, then every arm on every seed (student-2-3h; the zoo's quick teacher)."
@@ -75,4 +76,3 @@ STUDY = register_study(Study(
     keys=("method", "seed"), timings=("ms_b1", "ms_b32"),
     claim="the R=8 arms vs fine-tune only show that relation heads unlike both models' attention heads (4 and 3) "
           "transfer; last vs upper-middle block isolates the teacher block (same relation heads and budget)"))
-

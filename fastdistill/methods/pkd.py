@@ -33,6 +33,7 @@ def cls_patient_term(student_layers: Sequence[int], teacher_layers: Sequence[int
         return pkd_loss([h[:, 0] for h in as_list(s[s_sig])], [h[:, 0] for h in as_list(s[t_sig])])
     return LossTerm(name, fn, weight, (s_sig, t_sig))
 
+# %% ../../nbs/methods/pkd.ipynb #ac8ef4e9
 def pkd_terms(scheme: str | None = "skip", n_student: int = 3, n_teacher: int = 6, alpha: float = 0.5,
               temperature: float = 5.0, beta: float = 10.0) -> list:
     """(1 − α)·CE on the labels + α·soft-target KL at temperature T (× T²) + β·L_PT over the student's blocks but the
@@ -43,7 +44,6 @@ def pkd_terms(scheme: str | None = "skip", n_student: int = 3, n_teacher: int = 
     if scheme is not None:
         terms.append(cls_patient_term(range(n_student - 1), layer_map(n_student, n_teacher, scheme), beta))
     return terms
-
 
 # %% ../../nbs/methods/pkd.ipynb #158daab1
 PKD_ARMS = ("PKD-Skip", "PKD-Last", "KD", "fine-tune only")
@@ -62,6 +62,7 @@ def train_pkd(arm: str, seed: int, teacher: nn.Module, data: EncoderData, steps:
                                  log_every=log_every)
     return {"method": arm, "seed": seed} | score_student(clf, data), {"task": hist, "model": clf}
 
+# %% ../../nbs/methods/pkd.ipynb #0bd9880d
 def pkd_table(seeds: list, steps: int, batch_size: int = 32, eval_limit: int = 0, alpha: float = 0.5,
               temperature: float = 5.0, beta: float = 10.0, keep: dict | None = None, progress: bool = False) -> list:
     "The recorded table: the teacher's row, then every arm on every seed (student-3 from the zoo's quick teacher)."
@@ -78,4 +79,3 @@ STUDY = register_study(Study(
     keys=("method", "seed"), timings=("ms_b1", "ms_b32"),
     claim="PKD-Skip and PKD-Last vs KD isolate the patient term (same initialisation, data, soft targets and budget); "
           "KD vs fine-tune only isolates the soft targets"))
-

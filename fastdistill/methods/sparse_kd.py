@@ -110,6 +110,7 @@ def _retokenised(r: dict, tokenizer) -> dict:
     return {"sample_id": r["gen_id"], "prompt_ids": encode_prompt(tokenizer, r["prompt"]), "completion_ids": c,
             "topk_ids": [[i] for i in c], "topk_logprobs": [[0.0] for _ in c]}
 
+# %% ../../nbs/methods/sparse_kd.ipynb #e7ec0103
 def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer, selected: list | None = None) -> tuple:
     "Offline-teacher rows (prompt_ids, completion_ids, top-k) for the selected candidates, and how each was obtained."
     rows, how = [], {"stored top-k": 0, "re-scored": 0, "one-hot": 0}
@@ -138,6 +139,7 @@ def kd_rows(store: ArtifactStore, run_id: str, teacher: Teacher, tokenizer, sele
         else: rows.append(_retokenised(r, tokenizer)); how["one-hot"] += 1
     return rows, how
 
+# %% ../../nbs/methods/sparse_kd.ipynb #36d1f4fe
 def sft_rows(store: ArtifactStore, run_id: str, tokenizer, selected: list | None = None) -> tuple:
     "The selected candidates' text re-tokenised by the student: rows for SFT when token-level KD does not apply."
     sel = kept_rows(store, run_id, "select") if selected is None else selected
@@ -209,6 +211,7 @@ def _student_data(store, run_id, cfg: RunConfig, teacher: Teacher, tok, plan: di
     store.write_stage(run_id, "student_data", rows, reports={"data": how}, config={"plan": plan["plan"]})
     return how
 
+# %% ../../nbs/methods/sparse_kd.ipynb #808b4d32
 def _train_students(store, run_id, cfg: RunConfig, teacher: Teacher, evaluate, summary: dict, progress: bool,
                     plan: dict, processes=None) -> dict:  # processes: accelerate's PartialState (None: one process)
     "Untrained student, then per seed the KD+SFT student (when the plan allows) and the SFT student, each evaluated."
@@ -333,6 +336,7 @@ def _processes():
     from accelerate import PartialState
     return PartialState(cpu=not torch.cuda.is_available())
 
+# %% ../../nbs/methods/sparse_kd.ipynb #53b10f0d
 def run(config: RunConfig | dict | str | Path | None = None, artifacts_dir: str | Path | None = None,
         progress: bool = False,
         retry_errors: str = "auto") -> dict:  # rerun: retry errored teacher rows: auto (network/auth/server), all, none
@@ -385,6 +389,7 @@ def _over_seeds(evals: list, metric: str) -> tuple:
         if len(per) == 2 else []
     return students, comps
 
+# %% ../../nbs/methods/sparse_kd.ipynb #be12e3fe
 def _finish(store, run_id, cfg: RunConfig, teacher: Teacher, summary: dict, evals: list, curves: dict,
             t0: float, task: Task) -> dict:
     "Headline (means over seeds), the seed comparison, reports and the summary's paths."

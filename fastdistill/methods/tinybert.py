@@ -28,8 +28,10 @@ __all__ = ['TINYBERT_ARMS', 'STUDY', 'embedding_term', 'hidden_term', 'attention
 # %% ../../nbs/methods/tinybert.ipynb #912d0dc4
 def _as_list(x) -> list: return [x] if torch.is_tensor(x) else list(x)
 
+# %% ../../nbs/methods/tinybert.ipynb #1b05f89f
 def _signal(who: str, kind: str, layers: Sequence[int]) -> str: return f"{who}.{kind}@" + ",".join(map(str, layers))
 
+# %% ../../nbs/methods/tinybert.ipynb #cc48d871
 def embedding_term(projection: nn.Module, weight: float = 1.0, name: str = "emb") -> LossTerm:
     """TinyBERT's L_embd = MSE(E^S W_e, E^T): the student's embedding-layer output, mapped to the teacher's width by
     the learned `projection` W_e, against the teacher's, over non-padding tokens."""
@@ -37,12 +39,14 @@ def embedding_term(projection: nn.Module, weight: float = 1.0, name: str = "emb"
     return LossTerm(name, lambda s: hint_mse(s[s_sig], s[t_sig], projection, s["batch.attention_mask"]), weight,
                     (s_sig, t_sig, "batch.attention_mask"))
 
+# %% ../../nbs/methods/tinybert.ipynb #737349ba
 def _pairs(name: str, student_layers: Sequence[int], teacher_layers: Sequence[int]) -> tuple:
     if len(student_layers) != len(teacher_layers) or not len(student_layers):
         raise DistillInputError(f"{name}: {len(student_layers)} student layers for {len(teacher_layers)} "
                                 "teacher layers")
     return _signal("student", "{}", student_layers), _signal("teacher", "{}", teacher_layers)
 
+# %% ../../nbs/methods/tinybert.ipynb #0e31b987
 def hidden_term(projection: nn.Module, student_layers: Sequence[int], teacher_layers: Sequence[int],
                 weight: float = 1.0, name: str = "hid") -> LossTerm:
     """TinyBERT's L_hidn = Σ_m MSE(H^S_m W_h, H^T_g(m)): the output of each student block in `student_layers`,
@@ -53,6 +57,7 @@ def hidden_term(projection: nn.Module, student_layers: Sequence[int], teacher_la
         return sum(hint_mse(hs, ht, projection, m) for hs, ht in zip(_as_list(s[s_sig]), _as_list(s[t_sig])))
     return LossTerm(name, fn, weight, (s_sig, t_sig, "batch.attention_mask"))
 
+# %% ../../nbs/methods/tinybert.ipynb #c9185529
 def attention_score_term(student_layers: Sequence[int], teacher_layers: Sequence[int], weight: float = 1.0,
                          name: str = "att") -> LossTerm:
     """TinyBERT's L_attn = Σ_m (1/h) Σ_i MSE(A^S_m,i, A^T_g(m),i): the *unnormalised* attention scores QKᵀ/√d of
@@ -63,6 +68,7 @@ def attention_score_term(student_layers: Sequence[int], teacher_layers: Sequence
         return sum(attention_mse(a, b, m) for a, b in zip(_as_list(s[s_sig]), _as_list(s[t_sig])))
     return LossTerm(name, fn, weight, (s_sig, t_sig, "batch.attention_mask"))
 
+# %% ../../nbs/methods/tinybert.ipynb #3be42eeb
 def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                        temperature: float = 1.0) -> torch.Tensor:
     "−softmax(z^T/t) · log_softmax(z^S/t), averaged over the batch ([B, C] logits of one classifier each)."
@@ -72,6 +78,7 @@ def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tenso
     p = F.softmax(teacher_logits.float() / temperature, -1)
     return -(p * F.log_softmax(student_logits.float() / temperature, -1)).sum(-1).mean()
 
+# %% ../../nbs/methods/tinybert.ipynb #4de9647c
 def prediction_term(temperature: float = 1.0, weight: float = 1.0, name: str = "pred") -> LossTerm:
     "TinyBERT's L_pred: the soft cross-entropy of the student's logits against the teacher's at temperature t."
     return LossTerm(name, lambda s, temperature: soft_cross_entropy(s["student.logits"], s["teacher.logits"],
@@ -106,6 +113,7 @@ class Candidates:
 
 _BOUNDARY = ("Ġ", "▁")  # byte-level BPE and SentencePiece mark a word that follows a space
 
+# %% ../../nbs/methods/tinybert.ipynb #b067b271
 def replaceable_positions(enc, tokenizer, protected: Sequence[int] = ()) -> torch.Tensor:
     """[N, T] bool: positions holding a whole word that is one token (TinyBERT replaces single-piece words only),
     not a special token, not padding and not one of the `protected` token ids."""
@@ -122,6 +130,7 @@ def replaceable_positions(enc, tokenizer, protected: Sequence[int] = ()) -> torc
             if w is None or counts[w] != 1: out[i, j] = False
     return out
 
+# %% ../../nbs/methods/tinybert.ipynb #ed36099c
 def _allowed_vocab(tokenizer, protected: Sequence[int], n_vocab: int) -> tuple:
     "(allowed [V] bool, starts_word [V] bool): candidate tokens are whole words, never special or protected ones."
     toks = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
@@ -167,6 +176,7 @@ def mlm_candidates(mlm: nn.Module, tokenizer, texts: Sequence[str], labels: Sequ
             cands[i, g] = logits[r, g].masked_fill(~ok, float("-inf")).topk(k, -1).indices
     return Candidates(ids, am, torch.as_tensor(list(labels)), cands)
 
+# %% ../../nbs/methods/tinybert.ipynb #8aff8723
 def augment(c: Candidates, n_aug: int, p: float = 0.4, seed: int = 0) -> Candidates:
     """The original rows followed by `n_aug` augmented copies of each: every replaceable position is replaced, with
     probability `p`, by one of its k candidates chosen uniformly (the label is kept)."""
@@ -178,6 +188,7 @@ def augment(c: Candidates, n_aug: int, p: float = 0.4, seed: int = 0) -> Candida
     return Candidates(torch.cat([c.input_ids, new]), c.attention_mask.repeat(n_aug + 1, 1),
                       c.labels.repeat(n_aug + 1), c.cands.repeat(n_aug + 1, 1, 1))
 
+# %% ../../nbs/methods/tinybert.ipynb #3b63078a
 def row_batcher(input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None,
                 batch_size: int) -> Callable:
     "rng -> a batch of `batch_size` rows drawn with replacement (input ids, attention mask and labels if given)."
@@ -198,6 +209,7 @@ class TinyBertData:
     n_small: int
     n_augmented: int
 
+# %% ../../nbs/methods/tinybert.ipynb #d05d6e5c
 def general_batcher(tokenizer, batch_size: int = 32, task: str = "topics") -> Callable:
     "rng -> batch of the task's general text (`pretrain_texts`: the masked-LM corpus), without masks or labels."
     t = get_task(task)
@@ -205,6 +217,7 @@ def general_batcher(tokenizer, batch_size: int = 32, task: str = "topics") -> Ca
                     padding="max_length", return_tensors="pt")
     return row_batcher(enc["input_ids"], enc["attention_mask"], None, batch_size)
 
+# %% ../../nbs/methods/tinybert.ipynb #a306511c
 def tinybert_data(mlm: nn.Module, tokenizer, batch_size: int = 32, n_aug: int = 8, k: int = 8, p: float = 0.4,
                   stride: int | None = None, task: str = "topics", split: str = "train", seed: int = 0) -> TinyBertData:
     """General text = the task's `pretrain_texts` (the masked-LM corpus, here without masks); the task split
@@ -252,6 +265,7 @@ def train_tinybert(arm: str, seed: int, teacher: nn.Module, data: EncoderData, t
     gap = held_out_terms(student, teacher, inter[1:2], data.valid)
     return {"method": arm, "seed": seed, **score_student(student, data), "attention_mse_to_teacher": gap["att"]}, hist
 
+# %% ../../nbs/methods/tinybert.ipynb #8198f4ef
 def tinybert_table(seeds: list, general_steps: int, intermediate_steps: int, prediction_steps: int,
                    batch_size: int = 32, eval_limit: int = 0, n_aug: int = 8, stride: int | None = None,
                    keep: dict | None = None, progress: bool = False) -> list:

@@ -60,6 +60,7 @@ def train_summary_arm(arm: str, seed: int, teacher: nn.Module, teacher_mlm: nn.M
         row, hist = score_student(clf, data), {"finetune": h}
     return {**row, "method": arm, "seed": seed, "steps": budget}, hist
 
+# %% ../../nbs/methods/transformer_compare.ipynb #f9a4e6a8
 def summary_table(seeds: list, budget: int, batch_size: int = 32, eval_limit: int = 0, keep: dict | None = None,
                   progress: bool = False) -> list:
     "The recorded table: the teacher's row, then every method on every seed (student-3, the zoo's quick teachers)."
