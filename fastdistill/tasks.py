@@ -473,14 +473,13 @@ class Text2SQL(GenerationTask):
 # %% ../nbs/02_tasks.ipynb #67b1bcf6
 def _text2sql_rows(task: Text2SQL) -> list:
     "Every answerable question of every template, drawn `task.draws` times per template and entity."
-    self = task
     rows, seen = [], set()
     for db_id, s in SQL_SCHEMAS.items():
-        data = _db_rows(db_id, self.seed)
+        data = _db_rows(db_id, task.seed)
         mem = sqlite3.connect(":memory:")
-        _fill_database(mem, db_id, self.seed)
-        rng = random.Random(f"text2sql-questions:{db_id}:{self.seed}")
-        for d in range(self.draws):
+        _fill_database(mem, db_id, task.seed)
+        rng = random.Random(f"text2sql-questions:{db_id}:{task.seed}")
+        for d in range(task.draws):
             gens = [(f"{side}.{n}", p, q)
                     for side in "ab" for n, p, q in _single_templates(s[side], data[s[side]["table"]], rng)]
             gens += list(_join_templates(s, data, rng))
@@ -488,7 +487,7 @@ def _text2sql_rows(task: Text2SQL) -> list:
                 q = rng.choice(paras)
                 if (db_id, q) in seen or not mem.execute(sql).fetchall(): continue  # keep only answerable questions
                 seen.add((db_id, q))
-                rows.append(self.make_row({"db_id": db_id, "question": q}, sql, template=tname))
+                rows.append(task.make_row({"db_id": db_id, "question": q}, sql, template=tname))
     return rows
 
 # %% ../nbs/02_tasks.ipynb #f25ad1b6
