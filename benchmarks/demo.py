@@ -1,7 +1,8 @@
-"""Run the main job as `fastdistill demo` does (text2sql, DEMO_CONFIG: the defaults, seeds within a budget) and store it.
+"""Run the main job as `fastdistill demo` does (text2sql, DEMO_CONFIG: the defaults, the teacher trained on two torch
+threads, student seeds within a budget) and store it.
 
-    python benchmarks/demo.py --json benchmarks/results/demo_cpu2.json            # from an empty model cache
-    python benchmarks/demo.py --seed 1 --cache ~/.cache/fastdistill/models --json …  # another student seed, teacher cached
+    python benchmarks/demo.py --json benchmarks/results/demo_cpu2.json                  # from an empty model cache
+    python benchmarks/demo.py --cache ~/.cache/fastdistill/models --json /tmp/demo.json  # the teacher cached
 
 Wall time includes training the tokenizer and the quick teacher when the model cache is empty. The rows are the
 run's summary: stage counts and every evaluated model's held-out metrics (recomputed from the stored stages by the
@@ -12,7 +13,6 @@ from pathlib import Path
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=None, help="model cache (default: a fresh temporary folder, so the teacher is trained)")
     ap.add_argument("--json", required=True)
     a = ap.parse_args()
@@ -22,12 +22,12 @@ def main():
     import torch, fastdistill
     from fastdistill.cli import DEMO_CONFIG, load_config
     from fastdistill.methods.sparse_kd import run
-    cfg = load_config({**DEMO_CONFIG, "seed": a.seed})
+    cfg = load_config(DEMO_CONFIG)
     t0 = time.perf_counter()
     s = run(cfg, tempfile.mkdtemp(prefix="fd-demo-store-"))
     wall = time.perf_counter() - t0
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or None
-    meta = {"command": "fastdistill demo (sparse_kd.run with the default RunConfig)", "seed": a.seed, "cold_cache": cold,
+    meta = {"command": "fastdistill demo (sparse_kd.run with DEMO_CONFIG)", "demo_config": DEMO_CONFIG, "cold_cache": cold,
             "fastdistill": fastdistill.__version__, "commit": commit, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
     keep = ("key", "model", "arm", "seed", "n", "exec_pass", s["metric"], "answer_agreement_with_teacher", "token_agreement", "heldout_kl", "train_s")

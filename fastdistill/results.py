@@ -15,8 +15,8 @@ from .eval import compare_seeds
 
 # %% auto #0
 __all__ = ['STUDIES', 'FINGERPRINT', 'RESULTS_DIR', 'ResultsError', 'Study', 'arms_over_seeds', 'register_study', 'get_study',
-           'machine_info', 'results_path', 'write_results', 'read_results', 'diff_rows', 'Reproduction', 'reproduce',
-           'recorded', 'provenance', 'mean_std', 'compare_arms']
+           'machine_info', 'results_path', 'write_results', 'read_results', 'diff_rows', 'diff_models', 'Reproduction',
+           'reproduce', 'recorded', 'provenance', 'mean_std', 'compare_arms']
 
 # %% ../nbs/15_results.ipynb #3c265594
 class ResultsError(ValueError):
@@ -112,8 +112,9 @@ def results_path(name: str, profile: str, root: str | Path | None = None) -> Pat
 
 # %% ../nbs/15_results.ipynb #eddeeb2c
 def write_results(path: str | Path, study: Study, profile: str, config: dict, rows: list, wall_s: float,
-                  root: Path | None = None, machine: dict | None = None) -> Path:  # machine: default this process's
-    "Store a study's rows with their config, seeds, version, commit and machine (atomic; NaN is refused)."
+                  root: Path | None = None, machine: dict | None = None,  # machine: default this process's
+                  models: list | None = None) -> Path:  # the zoo models the rows used (`zoo.recording_models`)
+    "Store a study's rows with their config, seeds, version, commit, machine and zoo models (atomic; NaN is refused)."
     for i, r in enumerate(rows):
         bad = [k for k, v in r.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
@@ -121,6 +122,7 @@ def write_results(path: str | Path, study: Study, profile: str, config: dict, ro
     doc = {"study": study.name, "profile": profile, "keys": list(study.keys), "claim": study.claim,
            "config": config, "seeds": config.get("seeds"), "written": utc_now(), "wall_s": round(wall_s, 1),
            "machine": machine or machine_info(root), "rows": rows}
+    if models is not None: doc["models"] = models
     return atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
 
 # %% ../nbs/15_results.ipynb #4fcbe283
@@ -183,6 +185,17 @@ def diff_rows(stored: list, fresh: list, keys, tol: float = 0.0,
             elif ra[c] != rb[c]: out.append(f"{name(k)}: {c} {ra[c]!r} → {rb[c]!r}")
     return sorted(out)
 
+# %% ../nbs/15_results.ipynb #9a97d869
+def diff_models(stored: list, fresh: list) -> list:
+    "Every difference between two runs' zoo models (`recording_models` entries, matched on cache folder), as lines."
+    a, b = ({m["folder"]: m for m in side} for side in (stored, fresh))
+    out = [f"zoo model {f}: only in the {'stored' if f in a else 'fresh'} run" for f in sorted(a.keys() ^ b.keys())]
+    for f in sorted(a.keys() & b.keys()):
+        for k in ("threads", "weights_sha256"):
+            if a[f].get(k) != b[f].get(k):
+                out.append(f"zoo model {f}: {k} {str(a[f].get(k))[:12]} → {str(b[f].get(k))[:12]}")
+    return out
+
 # %% ../nbs/15_results.ipynb #cb159b00
 @dataclass
 class Reproduction:
@@ -196,10 +209,15 @@ class Reproduction:
     stored: dict | None = None
     diffs: list = field(default_factory=list)
     same_machine: bool = False
+    models: list = field(default_factory=list)  # the zoo models this run used
     @property
     def comparable(self) -> bool: return self.stored is not None and self.stored["config"] == self.config
     @property
-    def exact(self) -> bool: return self.comparable and not self.diffs
+    def model_diffs(self) -> list:
+        "How this run's zoo models differ from those the stored file pins (empty where it pins none)."
+        return diff_models(self.stored["models"], self.models) if self.stored and "models" in self.stored else []
+    @property
+    def exact(self) -> bool: return self.comparable and not self.diffs and not self.model_diffs
     def summary(self) -> str:
         "A few lines for a person: what ran, against what, and what moved."
         head = f"{self.study} ({self.profile}): {len(self.rows)} rows in {self.wall_s:.1f} s"
@@ -207,17 +225,20 @@ class Reproduction:
         m = self.stored["machine"]
         src = (f"stored {self.path.name} (commit {m.get('commit')}, {m.get('cpu')}, {m.get('threads')} threads; "
                f"{'same' if self.same_machine else 'a different'} machine fingerprint)")
+        if "models" not in self.stored: src += "; it does not pin its zoo models"
         if not self.comparable: return f"{head}; config differs from {src}: not compared"
-        if not self.diffs: return f"{head}; identical to {src}"
-        return "\n".join([f"{head}; {len(self.diffs)} difference(s) from {src}:", *("  " + d for d in self.diffs)])
+        moved = self.model_diffs + self.diffs
+        if not moved: return f"{head}; identical to {src}"
+        return "\n".join([f"{head}; {len(moved)} difference(s) from {src}:", *("  " + d for d in moved)])
 
 # %% ../nbs/15_results.ipynb #08104103
 def reproduce(study: Study | str, profile: str = "quick", overrides: dict | None = None,
               root: str | Path | None = None, write: bool = False, tol: float = 0.0, progress: bool = False,
               threads: int | None = None,  # torch threads; default: those the stored rows ran with, else as they are
               **extras) -> Reproduction:
-    "Run `study` at `profile`, compare with its stored results, and store the fresh ones if `write`."
+    "Run `study` at `profile`, compare with its stored results and zoo models, and store the fresh ones if `write`."
     from fastdistill.models import torch_threads
+    from fastdistill.zoo import recording_models
     _check_tol(tol)
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ResultsError(f"threads must be a whole number ≥ 1, got {threads!r}")
@@ -226,15 +247,15 @@ def reproduce(study: Study | str, profile: str = "quick", overrides: dict | None
     if write and overrides: raise ResultsError(f"{s.name}: refusing to store results of an overridden {profile} config")
     path = results_path(s.name, profile, root)
     stored = read_results(path, s.name) if path.exists() else None
-    with torch_threads(threads or (stored["machine"].get("threads") if stored else None)):
+    with torch_threads(threads or (stored["machine"].get("threads") if stored else None)), recording_models() as used:
         t0 = time.perf_counter()
         rows = s.run(**config, progress=progress, **extras)
         wall, here = time.perf_counter() - t0, machine_info(path.parent)
-    r = Reproduction(s.name, profile, path, config, rows, round(wall, 1), stored)
+    r = Reproduction(s.name, profile, path, config, rows, round(wall, 1), stored, models=used)
     if stored:
         r.same_machine = all(stored["machine"].get(k) == here[k] for k in FINGERPRINT)
         if r.comparable: r.diffs = diff_rows(stored["rows"], rows, s.keys, tol, s.timings)
-    if write: write_results(path, s, profile, config, rows, wall, path.parent, machine=here)
+    if write: write_results(path, s, profile, config, rows, wall, path.parent, machine=here, models=used)
     return r
 
 # %% ../nbs/15_results.ipynb #287af7c0
@@ -250,7 +271,8 @@ def provenance(doc: dict) -> str:
     return (f"`fastdistill reproduce {doc['study']} --profile {doc['profile']}` · seeds {doc.get('seeds')} · "
             f"{doc.get('wall_s')} s on {m.get('cpu')} ({m.get('cpu_capability')}, {m.get('threads')} threads) · torch "
             f"{m.get('torch')} · fastdistill {m.get('fastdistill')} at commit {m.get('commit')} · written "
-            f"{doc.get('written')}")
+            f"{doc.get('written')}" + "".join(f" · zoo model {z['folder']} ({z['threads']} threads, weights "
+                                              f"{str(z['weights_sha256'])[:12]})" for z in doc.get("models", [])))
 
 # %% ../nbs/15_results.ipynb #6a42686a
 def mean_std(rows: list, by, values, digits: int = 4):

@@ -493,6 +493,7 @@ class TeacherConfig:
     "Which teacher answers: a registered kind and its settings."
     kind: str = option("zoo", choices=lambda: tuple(TEACHER_KINDS))
     profile: str = option("quick", choices=("quick", "full"))  # zoo: which trained teacher
+    threads: int | None = option(None, ge=1)  # zoo: torch threads it trains with (default: its profile's; in its key)
     path: str | None = None  # hf: a local model folder (save_pretrained layout)
     base_url: str | None = None  # openai: e.g. http://127.0.0.1:8000/v1
     model: str | None = None  # openai: the served model's name

@@ -7,6 +7,7 @@ Docs: https://fastdistill.github.io/fastdistill/nbs/zoo.html.md"""
 # %% ../nbs/13_zoo.ipynb #6ccbd6db
 from __future__ import annotations
 import json, time, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -27,8 +28,9 @@ from .distiller import Distiller
 from .encoders import init_from_teacher, mlm_closeness
 
 # %% auto #0
-__all__ = ['QUICK_THREADS', 'ENCODER_STAGES', 'GENERATOR_CONFIGS', 'train_supervised', 'ZooModel', 'get_teacher', 'get_student',
-           'zoo_teacher', 'get_encoder', 'DigitsVAE', 'elbo_term', 'get_generator', 'zoo_table']
+__all__ = ['ZOO_THREADS', 'QUICK_THREADS', 'ENCODER_STAGES', 'GENERATOR_CONFIGS', 'train_supervised', 'ZooModel', 'zoo_threads',
+           'recording_models', 'get_teacher', 'get_student', 'zoo_teacher', 'get_encoder', 'DigitsVAE', 'elbo_term',
+           'get_generator', 'zoo_table']
 
 # %% ../nbs/13_zoo.ipynb #9aef6779
 def train_supervised(model: nn.Module, batcher: Callable, cfg: TrainConfig, seed: int = 0,
@@ -73,12 +75,12 @@ class ZooModel:
 
 
 # %% ../nbs/13_zoo.ipynb #74d5e4ec
-def _cache_key(task, size, profile, seed, tokenizer) -> dict:
+def _cache_key(task, size, profile, seed, tokenizer, threads: int) -> dict:
     t = get_task(task, seed=seed)
     return {"task": task, "task_content_hash": t.manifest()["content_hash"], "size": size,
             "arch": size_config(task, size),
             "train": asdict(t.train_config(profile)), "trainer": "distiller", "profile": profile, "seed": seed,
-            "package_version": package_version(),
+            "threads": threads, "package_version": package_version(),
             "tokenizer": sha256_hex(tokenizer.backend_tokenizer.to_str()) if tokenizer is not None else None}
 
 # %% ../nbs/13_zoo.ipynb #e4e33570
@@ -113,21 +115,55 @@ def _verify_files(folder: Path, info: dict) -> str | None:
         if file_sha256(p) != h: return f"{name} does not match its recorded SHA-256"
     return None if info.get("files") else "zoo.json lists no files"
 
-# %% ../nbs/13_zoo.ipynb #59b3d6f0
-QUICK_THREADS = 1  # torch threads that quick-profile zoo models train with (the same weights on any machine)
+# %% ../nbs/13_zoo.ipynb #76bf7bef
+ZOO_THREADS = {"quick": 1, "full": 2}  # torch threads zoo models train with, per profile (part of every cache key)
+QUICK_THREADS = ZOO_THREADS["quick"]
 
-def _cached(folder: Path, retrain: bool, load: Callable, train: Callable, profile: str = "full") -> ZooModel:
-    """`load(info)` when `folder` holds an entry whose files verify; else `train()` (warning when it was damaged), with
-    `QUICK_THREADS` torch threads at the quick profile. One process at a time per entry (`cache_lock`): a second one
-    waits, then loads what the first trained."""
+def zoo_threads(profile: str, threads: int | None = None) -> int:
+    "The torch threads a zoo model of `profile` trains with: `threads`, or the profile's pinned count."
+    if threads is None: return ZOO_THREADS.get(profile, 1)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"zoo threads must be a whole number ≥ 1, got {threads!r}")
+    return threads
+
+# %% ../nbs/13_zoo.ipynb #8ddcd89b
+_RECORDERS: list = []  # the lists open `recording_models` blocks fill
+
+@contextmanager
+def recording_models():
+    """Inside: every zoo model loaded or trained is noted once in the yielded list (its cache folder, the SHA-256 of
+    its cache key, the threads it trained on, the SHA-256 of its weights): what a results file needs to pin them."""
+    used: list = []
+    _RECORDERS.append(used)
+    try: yield used
+    finally: _RECORDERS.remove(used)
+
+def _note_model(z):
+    "Add a zoo model to every open `recording_models` list that does not hold it yet."
+    key = z.info.get("key", {})
+    entry = {"folder": z.path.name, "key_sha256": sha256_hex(canonical_json(key)),
+             "threads": z.info.get("train", {}).get("torch_threads"),  # as measured while it trained
+             "weights_sha256": z.info.get("files", {}).get("model.safetensors")}
+    for used in _RECORDERS:
+        if all(u["folder"] != entry["folder"] for u in used): used.append(entry)
+
+# %% ../nbs/13_zoo.ipynb #59b3d6f0
+def _cached(folder: Path, retrain: bool, load: Callable, train: Callable, threads: int) -> ZooModel:
+    """`load(info)` when `folder` holds an entry whose files verify; else `train()` (warning when it was damaged) on
+    `threads` torch threads. One process at a time per entry (`cache_lock`): a second one waits, then loads what the
+    first trained. Open `recording_models` blocks note the model."""
     with cache_lock(folder):
+        z = None
         if folder.exists() and not retrain:
             try:
                 info = json.loads((folder/"zoo.json").read_text())
-                if (problem := _verify_files(folder, info)) is None: return load(info)
+                if (problem := _verify_files(folder, info)) is None: z = load(info)
             except Exception as e: problem = f"{type(e).__name__}: {e}"
-            warnings.warn(f"zoo cache entry {folder} is corrupted ({problem}); retraining it")
-        with torch_threads(QUICK_THREADS if profile == "quick" else None): return train()
+            if z is None: warnings.warn(f"zoo cache entry {folder} is corrupted ({problem}); retraining it")
+        if z is None:
+            with torch_threads(threads): z = train()
+    _note_model(z)
+    return z
 
 # %% ../nbs/13_zoo.ipynb #9a2f5ed2
 def _write_entry(folder: Path, model: nn.Module, tokenizer, info: dict):
@@ -143,19 +179,21 @@ def get_teacher(task: str,  # a bundled task name
                 profile: str | None = None,  # quick|full (default: the profile setting)
                 seed: int | None = None,  # default: the seed setting
                 progress: bool = True,  # show a training progress bar
-                retrain: bool = False) -> ZooModel:  # ignore the cache
+                retrain: bool = False,  # ignore the cache
+                threads: int | None = None) -> ZooModel:  # torch threads to train with (default: `ZOO_THREADS`)
     "Load a trained zoo model from the cache, or train, evaluate and cache it."
     s = load_settings()
     profile, seed = profile or s.profile, s.seed if seed is None else seed
     size_config(task, size); get_task(task).train_config(profile)  # validate names early
     tokenizer = get_tokenizer(task, seed=seed) if family_of(task) != "mlp" else None
-    key = _cache_key(task, size, profile, seed, tokenizer)
+    threads = zoo_threads(profile, threads)
+    key = _cache_key(task, size, profile, seed, tokenizer, threads)
     folder = s.model_cache_dir/"zoo"/f"{task}-{size}-{profile}-s{seed}-{sha256_hex(canonical_json(key))[:12]}"
     def load(info):
         model, tok = _load(task, size, folder, info)
         return ZooModel(model, tok, task, size, profile, folder, info)
     return _cached(folder, retrain, load,
-                   lambda: _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress), profile)
+                   lambda: _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress), threads)
 
 # %% ../nbs/13_zoo.ipynb #d5f5d592
 def _train_and_cache(task, size, profile, seed, tokenizer, key, folder, progress) -> ZooModel:
@@ -181,12 +219,12 @@ def get_student(task: str, size: str = "student", seed: int = 0) -> ZooModel:
     return ZooModel(build_model(task, size, tokenizer, seed=seed), tokenizer, task, size, "untrained")
 
 # %% ../nbs/13_zoo.ipynb #5a7c7fa4
-def zoo_teacher(task: str, profile: str = "quick", **kw) -> HFTeacher:
-    "The zoo teacher of a task as an HFTeacher (trained and cached on first use)."
-    z = get_teacher(task, profile=profile, progress=kw.pop("progress", True))
+def zoo_teacher(task: str, profile: str = "quick", threads: int | None = None, **kw) -> HFTeacher:
+    "The zoo teacher of a task as an HFTeacher (trained on `threads` torch threads and cached on first use)."
+    z = get_teacher(task, profile=profile, progress=kw.pop("progress", True), threads=threads)
     return HFTeacher(z.model, z.tokenizer, name=kw.pop("name", f"zoo:{task}:{profile}"), **kw)
 
-register_teacher_kind("zoo", lambda cfg, task, store: zoo_teacher(task, cfg.profile),
+register_teacher_kind("zoo", lambda cfg, task, store: zoo_teacher(task, cfg.profile, cfg.threads),
                       tokenizer=lambda cfg, task: get_tokenizer(task))
 
 
@@ -228,7 +266,8 @@ def get_encoder(task: str = "topics",  # a task of the encoder family
                 profile: str | None = None,  # quick|full (default: the profile setting)
                 seed: int | None = None,  # default: the seed setting
                 progress: bool = True,  # show training progress bars
-                retrain: bool = False) -> ZooModel:  # ignore the cache for this stage (not the one before it)
+                retrain: bool = False,  # ignore the cache for this stage (not the one before it)
+                threads: int | None = None) -> ZooModel:  # torch threads to train with (default: `ZOO_THREADS`)
     "A cached encoder: masked-LM pretrained on the task's unlabelled text, or that model fine-tuned on the task."
     if stage not in ENCODER_STAGES: raise KeyError(f"unknown encoder stage {stage!r}; choose one of: "
                                                    f"{', '.join(ENCODER_STAGES)}")
@@ -238,9 +277,10 @@ def get_encoder(task: str = "topics",  # a task of the encoder family
     if family_of(task) != "encoder": raise KeyError(f"get_encoder: task {task!r} trains {family_of(task)} models, "
                                                     "not encoders; use get_teacher")
     size_config(task, size); t.pretrain_config(profile); t.train_config(profile)  # validate names early
-    tok = get_tokenizer(task, seed=seed)
-    parent = get_encoder(task, size, "mlm", profile, seed, progress) if stage == "task" else None
-    key = {**_cache_key(task, size, profile, seed, tok), "stage": stage, "pretrain": asdict(t.pretrain_config(profile))}
+    tok, threads = get_tokenizer(task, seed=seed), zoo_threads(profile, threads)
+    parent = get_encoder(task, size, "mlm", profile, seed, progress, threads=threads) if stage == "task" else None
+    key = {**_cache_key(task, size, profile, seed, tok, threads), "stage": stage,
+           "pretrain": asdict(t.pretrain_config(profile))}
     if parent is not None: key.update(pretrained_weights=parent.info["files"]["model.safetensors"],
                                       train=asdict(t.finetune_config(profile)))
     folder = s.model_cache_dir/"zoo"/f"{task}-{size}-{stage}-{profile}-s{seed}-{sha256_hex(canonical_json(key))[:12]}"
@@ -249,7 +289,7 @@ def get_encoder(task: str = "topics",  # a task of the encoder family
         return ZooModel(model, tok_, task, size, profile, folder, info)
     return _cached(folder, retrain, load,
                    lambda: _train_encoder(task, size, stage, profile, seed, tok, key, folder, parent, progress),
-                   profile)
+                   threads)
 
 # %% ../nbs/13_zoo.ipynb #1adb652b
 class DigitsVAE(nn.Module):
@@ -296,20 +336,22 @@ def _train_generator(profile, seed, key, folder, progress) -> ZooModel:
 # %% ../nbs/13_zoo.ipynb #c31bf36a
 def get_generator(profile: str | None = None,  # quick|full (default: the profile setting)
                   seed: int | None = None,  # default: the seed setting
-                  progress: bool = True, retrain: bool = False) -> ZooModel:
+                  progress: bool = True, retrain: bool = False,
+                  threads: int | None = None) -> ZooModel:  # torch threads to train with (default: `ZOO_THREADS`)
     "The digits VAE (a generator for data distillation): from the cache, or trained and cached."
     s = load_settings()
     profile, seed = profile or s.profile, s.seed if seed is None else seed
     if profile not in GENERATOR_CONFIGS: raise KeyError(f"unknown profile {profile!r}; choose quick or full")
+    threads = zoo_threads(profile, threads)
     key = {"task": "digits", "task_content_hash": get_task("digits").manifest()["content_hash"], "size": "vae",
            "arch": DigitsVAE()._init_kwargs, "train": asdict(GENERATOR_CONFIGS[profile]), "profile": profile,
-           "seed": seed, "package_version": package_version()}
+           "seed": seed, "threads": threads, "package_version": package_version()}
     folder = s.model_cache_dir/"zoo"/f"digits-vae-{profile}-s{seed}-{sha256_hex(canonical_json(key))[:12]}"
     def load(info):
         vae = DigitsVAE(**json.loads((folder/"config.json").read_text())["init"])
         vae.load_state_dict(load_file(str(folder/"model.safetensors")))
         return ZooModel(vae.eval(), None, "digits", "vae", profile, folder, info)
-    return _cached(folder, retrain, load, lambda: _train_generator(profile, seed, key, folder, progress), profile)
+    return _cached(folder, retrain, load, lambda: _train_generator(profile, seed, key, folder, progress), threads)
 
 # %% ../nbs/13_zoo.ipynb #213760b4
 def zoo_table(models: Sequence[ZooModel]) -> list:

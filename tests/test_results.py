@@ -65,3 +65,32 @@ def test_a_stored_results_file_holding_nan_is_refused(tmp_path):
     (tmp_path/"fitnets-quick.json").write_text(json.dumps(doc))  # json writes NaN
     with pytest.raises(ResultsError, match="fitnets-quick.json: holds NaN"): read_results(tmp_path/"fitnets-quick.json")
     assert diff_rows([{"k": 1, "v": float("nan")}], [{"k": 1, "v": float("nan")}], ("k",)) == ["k=1: v nan → nan (+nan)"]
+
+def test_a_quick_study_reproduces_from_an_empty_model_cache_whatever_threads_filled_the_first(tmp_path, monkeypatch):
+    """Before: zoo models trained on whatever threads the process had, so a cache filled by another process (here two
+    threads) gave other weights than an empty cache, and the results file did not say which models it used. Now every
+    zoo model trains on its profile's pinned threads (`ZOO_THREADS`, part of its cache key), the file pins the models
+    (folder, key hash, threads, weights hash), and `reproduce` from an empty cache is exact, models included."""
+    from fastdistill.models import torch_threads
+    from fastdistill.results import reproduce
+    from fastdistill.zoo import ZOO_THREADS, get_generator
+    root = tmp_path/"project"
+    monkeypatch.setenv("FASTDISTILL_MODEL_CACHE_DIR", str(tmp_path/"cache-a"))
+    with torch_threads(2): filled = get_generator("quick", progress=False)  # another process, two threads
+    assert filled.info["key"]["threads"] == filled.info["train"]["torch_threads"] == ZOO_THREADS["quick"] == 1
+    other = get_generator("quick", progress=False, threads=2)  # asked for explicitly: its own entry, named in its key
+    assert other.path != filled.path and other.info["key"]["threads"] == other.info["train"]["torch_threads"] == 2
+    first = reproduce("generative_prior", "quick", root=root, write=True, threads=1)
+    doc = read_results(first.path, "generative_prior")
+    assert [(m["folder"], m["threads"], m["weights_sha256"]) for m in doc["models"]] == \
+        [(filled.path.name, 1, filled.info["files"]["model.safetensors"])]
+    monkeypatch.setenv("FASTDISTILL_MODEL_CACHE_DIR", str(tmp_path/"cache-b"))
+    with torch_threads(2): again = reproduce("generative_prior", "quick", root=root)
+    assert (tmp_path/"cache-b"/"zoo"/filled.path.name).is_dir()  # trained afresh into the empty cache
+    assert again.exact and again.models == doc["models"], again.summary()
+    # a file pinning other weights is reported as such, before any row
+    doc["models"][0]["weights_sha256"] = "0" * 64
+    first.path.write_text(json.dumps(doc))
+    moved = reproduce("generative_prior", "quick", root=root)
+    assert not moved.exact and moved.summary().splitlines()[1].strip().startswith(
+        f"zoo model {filled.path.name}: weights_sha256 000000000000 → "), moved.summary()

@@ -53,6 +53,8 @@ SELECT = {  # method -> the mechanism tests that speak for it (pytest -k)
     "lit_arms": ("tests/test_arms.py", "lit"),
     "sparse_kd_arms": ("tests/test_arms.py", "kd_and_sft"),
     "generative_prior_arms": ("tests/test_arms.py", "generative_prior"),
+    # results pinning (issue 33): zoo models train on pinned threads, results files name the models they used
+    "zoo_pinning": ("tests/test_results.py", "empty_model_cache"),
 }
 
 @dataclass
@@ -381,7 +383,10 @@ MUTANTS = [
     M("generative_prior_arms", "other-real-images", "the latents start from other real images than the pixel run's",
       "fastdistill/methods/generative_prior.py", "idx = random_subset(y, ipc, seed)\n        with torch.no_grad(): mu",
       "idx = random_subset(y, ipc, seed + 1)\n        with torch.no_grad(): mu"),
-
+    M("zoo_pinning", "threads-not-pinned", "a zoo model trains on whatever threads the process has (the cache key says 1)",
+      "fastdistill/zoo.py", "with torch_threads(threads): z = train()", "with torch_threads(None): z = train()"),
+    M("zoo_pinning", "models-not-pinned", "the results file does not name the zoo models its rows used",
+      "fastdistill/zoo.py", "    _note_model(z)\n    return z", "    return z"),
 ]
 
 def check_applies(m: Mutant, root: Path = ROOT) -> str:
