@@ -140,6 +140,7 @@ def recording_models():
 
 def _note_model(z):
     "Add a zoo model to every open `recording_models` list that does not hold it yet."
+    if not _RECORDERS: return
     key = z.info.get("key", {})
     entry = {"folder": z.path.name, "key_sha256": sha256_hex(canonical_json(key)),
              "threads": z.info.get("train", {}).get("torch_threads"),  # as measured while it trained
