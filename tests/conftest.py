@@ -3,9 +3,9 @@
 CI runs `pytest -n 2 --dist loadgroup` (pytest-xdist): two workers with one torch thread each share the two cores
 (tiny models gain nothing from a second thread), one model cache (the zoo and tokenizer caches lock each entry while
 it is checked or trained, so a model is trained once and never read half-written) and one folder of executed
-notebooks (for the docs-site test). Quick-profile zoo models train with one thread in any process
-(`fastdistill.zoo.QUICK_THREADS`) and the quick results files were recorded with one, so a serial `pytest` (two
-threads) reproduces the same numbers. Modules whose fixtures train something are kept on one worker
+notebooks (for the docs-site test). Zoo models train on their profile's pinned threads in any process
+(`fastdistill.zoo.ZOO_THREADS`: one at the quick profile, part of each cache key) and the quick results files were
+recorded with one, so a serial `pytest` (two threads) reproduces the same numbers. Modules whose fixtures train something are kept on one worker
 (`xdist_group`)."""
 import os
 from pathlib import Path
