@@ -28,7 +28,7 @@ from .distiller import Distiller
 from .encoders import init_from_teacher, mlm_closeness
 
 # %% auto #0
-__all__ = ['ZOO_THREADS', 'QUICK_THREADS', 'ENCODER_STAGES', 'GENERATOR_CONFIGS', 'train_supervised', 'ZooModel', 'zoo_threads',
+__all__ = ['ZOO_THREADS', 'ENCODER_STAGES', 'GENERATOR_CONFIGS', 'train_supervised', 'ZooModel', 'zoo_threads',
            'recording_models', 'get_teacher', 'get_student', 'zoo_teacher', 'get_encoder', 'DigitsVAE', 'elbo_term',
            'get_generator', 'zoo_table']
 
@@ -117,7 +117,6 @@ def _verify_files(folder: Path, info: dict) -> str | None:
 
 # %% ../nbs/13_zoo.ipynb #76bf7bef
 ZOO_THREADS = {"quick": 1, "full": 2}  # torch threads zoo models train with, per profile (part of every cache key)
-QUICK_THREADS = ZOO_THREADS["quick"]
 
 def zoo_threads(profile: str, threads: int | None = None) -> int:
     "The torch threads a zoo model of `profile` trains with: `threads`, or the profile's pinned count."

@@ -15,7 +15,7 @@ def test_explorer_in_jupyterlab_with_chromium(tmp_path):
     if not Path(CHROMIUM).exists(): pytest.skip("Debian chromium is not installed (apt-get install chromium); .ci/run installs it")
     try: from playwright.sync_api import sync_playwright
     except ImportError: pytest.skip("playwright is not installed: pip install -e '.[dev]'")
-    # the quick text2sql teacher, trained here (one thread, QUICK_THREADS) if this session has not yet: the lab kernel only loads it
+    # the quick text2sql teacher, trained here (one thread, ZOO_THREADS['quick']) if this session has not yet: the lab kernel only loads it
     from fastdistill.zoo import get_teacher
     zoo = get_teacher("text2sql", profile="quick", progress=False)
     # the explorer notebook, its run stored where this test can read it back
